@@ -7,7 +7,7 @@ cfg = ConfigParser(delimiters=['='])
 cfg.read('settings.ini', encoding='utf-8')
 cfg = cfg['DEFAULT']
 
-licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License')}
+licenses = {'mit': 'MIT', 'apache2': 'Apache-2.0'}   # SPDX expressions (license classifiers are deprecated)
 statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable']
 lic = licenses[cfg['license']]
 min_python = cfg['min_python']
@@ -21,13 +21,13 @@ setuptools.setup(
     long_description_content_type='text/markdown',
     author=cfg['author'],
     author_email=cfg['author_email'],
-    license=lic[0],
+    license=lic,
+    license_files=['LICENSE'],
     url=cfg['git_url'],
     project_urls={'Documentation': f"{cfg['doc_host']}{cfg['doc_baseurl']}", 'Source': cfg['git_url']},
     keywords=cfg['keywords'].split(),
     classifiers=[f"Development Status :: {statuses[int(cfg['status']) - 1]}",
                  f"Intended Audience :: {cfg['audience']}",
-                 f"License :: {lic[1]}",
                  'Natural Language :: English',
                  'Topic :: Scientific/Engineering :: Artificial Intelligence',
                  'Topic :: Scientific/Engineering :: Image Recognition'] +

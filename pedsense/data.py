@@ -43,6 +43,10 @@ def sequence_dir(root, split: str, sequence_id) -> Path:
     return Path(root) / "sequences" / split / str(sequence_id)
 
 # %% ../nbs/00_data.ipynb #c011
+def _umask() -> int:
+    mask = os.umask(0); os.umask(mask)
+    return mask
+
 @contextmanager
 def atomic_path(path):
     "Yield a temporary path beside `path`; on success it replaces `path` in one rename, on error it is removed."
@@ -52,11 +56,12 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes private files; give the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
 
-# %% ../nbs/00_data.ipynb #c013
+# %% ../nbs/00_data.ipynb #c014
 def _to_image(frame) -> Image.Image:
     if isinstance(frame, Image.Image): return frame.convert("RGB")
     arr = np.asarray(frame)
@@ -72,6 +77,7 @@ class SequenceWriter:
             raise DataError(f"{self.root}: folder exists and is not empty (pass overwrite=True to replace it)")
         self.root.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(dir=self.root.parent, prefix=f".{self.root.name}.", suffix=".tmp"))
+        os.chmod(self.tmp, 0o777 & ~_umask())   # mkdtemp makes a private folder; the dataset should not be
 
     def add(self, split: str, sequence_id, frames: Sequence, label: str,
             video_id="", track_id="", start_frame: int = 0, end_frame: int | None = None):
@@ -84,6 +90,10 @@ class SequenceWriter:
         if end_frame is None: end_frame = start_frame + len(frames) - 1
         self.rows.append(dict(sequence_id=str(sequence_id), label=label, video_id=video_id,
                               track_id=track_id, start_frame=start_frame, end_frame=end_frame))
+
+    def side_path(self, name: str) -> Path:
+        "Where to write a side file (a converter's sample table, features) so that it appears with the dataset."
+        return self.tmp / name
 
     def close(self) -> Path:
         "Write `labels.csv` and move the finished dataset to `root`."
@@ -106,7 +116,7 @@ class SequenceWriter:
         if exc_type is None: self.close()
         else: self.abort()
 
-# %% ../nbs/00_data.ipynb #c020
+# %% ../nbs/00_data.ipynb #c021
 def _missing_dataset(root: Path) -> DataError:
     return DataError(f"{root}: no labels.csv here. Make a dataset with `pedsense synth --out {root}` "
                      f"or `pedsense preprocess jaad`, or point --data at one.")
@@ -120,7 +130,7 @@ def _sequences_on_disk(root: Path) -> dict[str, str]:
                 if s.is_dir(): found[s.name] = split
     return found
 
-# %% ../nbs/00_data.ipynb #c021
+# %% ../nbs/00_data.ipynb #c022
 def read_labels(root) -> pd.DataFrame:
     "Read and check `root/labels.csv` against `root/sequences/*/`; adds `split` and integer `target`."
     root = Path(root)
@@ -143,13 +153,13 @@ def read_labels(root) -> pd.DataFrame:
     df["target"] = df.label.map(CLASS_NAMES.index)
     return df
 
-# %% ../nbs/00_data.ipynb #c027
+# %% ../nbs/00_data.ipynb #c028
 def sample_indices(n_frames: int, seq_len: int) -> list[int]:
     "`seq_len` evenly spaced indices into `range(n_frames)`, first and last included; repeats when `n_frames < seq_len`."
     if n_frames < 1: raise ValueError("cannot sample from an empty sequence")
     return np.linspace(0, n_frames - 1, seq_len).round().astype(int).tolist()
 
-# %% ../nbs/00_data.ipynb #c030
+# %% ../nbs/00_data.ipynb #c031
 def list_frames(seq_dir) -> list[Path]:
     "The frames of a sequence folder in order; a gap or an empty folder is a `DataError`."
     seq_dir = Path(seq_dir)
@@ -162,18 +172,18 @@ def list_frames(seq_dir) -> list[Path]:
         raise DataError(f"{seq_dir / gap}: frame missing ({len(names)} frames, numbered with a gap)")
     return [seq_dir / n for n in names]
 
-# %% ../nbs/00_data.ipynb #c033
+# %% ../nbs/00_data.ipynb #c034
 def load_clip(frames: Sequence[Path], seq_len: int) -> torch.Tensor:
     "Decode `seq_len` evenly sampled frames into a uint8 tensor `(T, 3, H, W)`."
     imgs = []
     for i in sample_indices(len(frames), seq_len):
         try:
-            with Image.open(frames[i]) as im: imgs.append(torch.from_numpy(np.asarray(im.convert("RGB"))).permute(2, 0, 1))
+            with Image.open(frames[i]) as im: imgs.append(torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1))
         except Exception as e: raise DataError(f"{frames[i]}: cannot decode image ({type(e).__name__})") from None
     if len({im.shape for im in imgs}) > 1: raise DataError(f"{frames[0].parent}: frames differ in size")
     return torch.stack(imgs)
 
-# %% ../nbs/00_data.ipynb #c036
+# %% ../nbs/00_data.ipynb #c037
 def clip_transform(size: int = 224, train: bool = False, flip: bool = True) -> v2.Compose:
     "Transform a uint8 clip `(T, 3, H, W)` into a normalised float clip; random parts are shared by all frames."
     aug = [v2.RandomResizedCrop(size, scale=(0.6, 1.0), ratio=(0.8, 1.25), antialias=True)]
@@ -186,7 +196,7 @@ def apply_clip_transform(tfm, clip: torch.Tensor) -> torch.Tensor:
     "Apply `tfm` once to the whole clip, as a video."
     return tfm(tv_tensors.Video(clip)).as_subclass(torch.Tensor)
 
-# %% ../nbs/00_data.ipynb #c040
+# %% ../nbs/00_data.ipynb #c041
 class ClipDataset(Dataset):
     "Clips of one split: `(T, 3, H, W)` float tensors (ImageNet-normalised) and integer labels."
     def __init__(self, root=DEFAULT_DATA, split: str = "train", seq_len: int = 16, size: int = 224,
@@ -209,7 +219,7 @@ class ClipDataset(Dataset):
     def __getitem__(self, i):
         return apply_clip_transform(self.tfm, load_clip(self.frames[i], self.seq_len)), self.targets[i]
 
-# %% ../nbs/00_data.ipynb #c045
+# %% ../nbs/00_data.ipynb #c046
 def class_weights(targets, n_classes: int = len(CLASS_NAMES)) -> torch.Tensor:
     "Inverse-frequency class weights `n / (n_classes * count_c)` from integer targets."
     counts = torch.bincount(torch.as_tensor(targets), minlength=n_classes).float()
@@ -217,7 +227,7 @@ def class_weights(targets, n_classes: int = len(CLASS_NAMES)) -> torch.Tensor:
         raise DataError(f"no training samples of class {CLASS_NAMES[int((counts == 0).nonzero()[0])]!r}; cannot weight the loss")
     return counts.sum() / (n_classes * counts)
 
-# %% ../nbs/00_data.ipynb #c048
+# %% ../nbs/00_data.ipynb #c049
 def denormalize(clip: torch.Tensor) -> torch.Tensor:
     "Undo the ImageNet normalisation of a float clip `(T, 3, H, W)`, clamped to [0, 1]."
     m, s = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
@@ -237,7 +247,7 @@ def show_clip(clip: torch.Tensor, label=None, ncols: int = 8, size: float = 1.2,
         axs[0].figure.suptitle(name, fontsize=10)
     return axs
 
-# %% ../nbs/00_data.ipynb #c050
+# %% ../nbs/00_data.ipynb #c051
 def plot_class_balance(df: pd.DataFrame, ax=None):
     "Bar chart of sequences per split and class, from `read_labels`."
     counts = df.groupby(["split", "label"]).size().unstack("label").reindex(index=[s for s in SPLITS if s in set(df.split)], columns=list(CLASS_NAMES)).fillna(0).astype(int)
