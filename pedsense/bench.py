@@ -11,10 +11,9 @@ import numpy as np, pandas as pd, torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
-import matplotlib.pyplot as plt
 from fastai.callback.core import Callback
 
-from .data import CLASS_NAMES, ClipDataset, DataError, atomic_path, read_labels
+from .data import CLASS_NAMES, ClipDataset, atomic_path, read_labels
 from .synth import make_synthetic
 from .train.resnet_lstm import ResNetLSTM, FrameEncoder
 from .hidden_state import encode_clips

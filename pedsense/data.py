@@ -7,7 +7,7 @@ from __future__ import annotations
 import os, shutil, tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt

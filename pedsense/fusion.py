@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import Dataset
 import matplotlib.pyplot as plt
 
-from .data import CLASS_NAMES, ClipDataset, DataError, read_labels
+from .data import CLASS_NAMES, ClipDataset, DataError
 from .jaad import EGO_ACTIONS
 from .train.resnet_lstm import MODELS, FrameEncoder
 from .learner import DATASETS, TrainConfig, make_config, train, evaluate

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_jaad.ipynb #c001
 from __future__ import annotations
-import io, zipfile, warnings
+import zipfile, warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 

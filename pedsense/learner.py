@@ -360,8 +360,8 @@ def format_results(res: dict) -> str:
             f"  accuracy           {f(res['accuracy'])}", f"  balanced accuracy  {f(res['balanced_accuracy'])}",
             f"  F1 (crossing)      {f(res['f1'])}", f"  precision          {f(res['precision'])}",
             f"  ROC AUC            {f(res['auc'])}   (on rounded predictions, as the JAAD benchmark reports it: {f(res['auc_rounded'])})",
-            f"  confusion matrix   rows = truth, columns = prediction",
-            f"                     not-crossing  crossing",
+            "  confusion matrix   rows = truth, columns = prediction",
+            "                     not-crossing  crossing",
             f"    not-crossing     {tn:12d}  {fp:8d}", f"    crossing         {fn:12d}  {tp:8d}"]
     return "\n".join(rows)
 
