@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_performance.ipynb #c001
 from __future__ import annotations
-import hashlib, json, os, platform, time
+import hashlib, json, os, platform, shutil, tempfile, time
 from pathlib import Path
 
 import numpy as np, pandas as pd, torch
@@ -174,7 +174,8 @@ def run_bench(out=None, quick: bool = False, backbone: str = "resnet18", size: i
     "Run every measurement side by side; returns (and writes to `out` as JSON) the results."
     if quick: size, seq_len, bs, t, n_train, epochs = 32, 4, 2, 0.1, 8, 2
     else: t, n_train, epochs = 2.0, 96, 3
-    workdir = Path(workdir or os.environ.get("TMPDIR", "/tmp")) / f"pedsense_bench_{os.getpid()}"
+    own = workdir is None                                      # a folder of our own is removed afterwards
+    workdir = Path(tempfile.mkdtemp(prefix="pedsense_bench_")) if own else Path(workdir)
     data = make_synthetic(workdir / "data", n_train=n_train, n_val=n_train // 2, n_test=0, seq_len=seq_len, size=max(size, 32),
                           overwrite=True, progress=False)
     res = dict(machine=dict(cpu=platform.processor() or platform.machine(), threads=torch.get_num_threads(),
@@ -188,6 +189,7 @@ def run_bench(out=None, quick: bool = False, backbone: str = "resnet18", size: i
     res["backbone"] = bench_backbone(backbone, size, frames=bs * seq_len, min_time=t).to_dict("records")
     if out is not None:
         with atomic_path(out) as tmp: tmp.write_text(json.dumps(res, indent=2) + "\n")
+    if own: shutil.rmtree(workdir, ignore_errors=True)
     return res
 
 # %% ../nbs/06_performance.ipynb #c028
