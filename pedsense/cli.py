@@ -29,7 +29,9 @@ def _positive(kind=int):
     return check
 
 def _count(s):
-    v = _positive()(s) if s != "0" else 0
+    try: v = int(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
+    if v < 0: raise argparse.ArgumentTypeError(f"must be 0 or more, got {s}")
     return v
 
 # %% ../nbs/07_cli.ipynb #c007

@@ -203,8 +203,8 @@ def plot_benchmark(table: pd.DataFrame, metrics=("accuracy", "auc", "f1")):
 # %% ../nbs/05a_jaad_benchmark.ipynb #c036
 def test_predictions(run_dir, data) -> pd.DataFrame:
     "A run's test predictions for a samples folder: label, probability of crossing, prediction and time to event."
-    from pedsense.learner import load_run, predict_probs
+    from pedsense.learner import load_run, predict_probs, split_dataset
     cfg, model = load_run(run_dir)
-    ds = TrajectoryDataset(data, "test", cfg.features or "offsets,ego")
+    ds = split_dataset(cfg, "test", data, augment=False)
     probs, y = predict_probs(model, ds, bs=256, device="cpu")
     return pd.DataFrame(dict(label=y.numpy(), p_crossing=probs[:, 1].numpy(), pred=probs.argmax(1).numpy(), tte=ds.tte))

@@ -226,7 +226,7 @@ def window_frames(jaad: JaadTables, samples: pd.DataFrame, obs_len: int = 16) ->
     return out
 
 def window_features(jaad: JaadTables, samples: pd.DataFrame, obs_len: int = 16) -> dict[str, np.ndarray]:
-    "Per-window inputs: `boxes` (N, T, 4) in pixels, `ego` action index (N, T; -1 unknown), `image_size` (N, 2), `label`, `tte`."
+    "Per-window inputs: `frames` (N, T), `boxes` (N, T, 4) in pixels, `ego` action (N, T; -1 unknown), `image_size` (N, 2), `label`, `tte`."
     frames = window_frames(jaad, samples, obs_len)
     b = jaad.boxes.set_index(["pid", "frame"])[["x1", "y1", "x2", "y2"]]
     keys = pd.MultiIndex.from_arrays([np.repeat(samples.pid.values, obs_len), frames.ravel()])
@@ -237,7 +237,7 @@ def window_features(jaad: JaadTables, samples: pd.DataFrame, obs_len: int = 16) 
     ego = veh.reindex(vkeys).fillna(-1).to_numpy(np.int64).reshape(len(samples), obs_len)
     size = jaad.videos.set_index("video_id").loc[samples.video_id, ["width", "height"]].to_numpy(np.float32)
     tte = samples.tte.to_numpy() if "tte" in samples else np.full(len(samples), -1)
-    return dict(boxes=boxes, ego=ego, image_size=size, label=samples.label.to_numpy(np.int64), tte=tte)
+    return dict(frames=frames, boxes=boxes, ego=ego, image_size=size, label=samples.label.to_numpy(np.int64), tte=tte)
 
 def save_features(feats: dict, path):
     "Write `window_features` as a compressed `.npz`, atomically."
@@ -278,24 +278,23 @@ def write_crops(samples: pd.DataFrame, jaad: JaadTables, clips, out, size: int =
     if missing and not skip_missing:
         raise DataError(f"{clips / (missing[0] + '.mp4')}: clip not found ({len(missing)} missing; pass skip_missing=True to leave them out)")
     samples = samples.reset_index(drop=True)
-    boxes = jaad.boxes[jaad.boxes.pid.isin(set(samples.pid))].set_index(["pid", "frame"])[["x1", "y1", "x2", "y2"]]
-    all_frames = window_frames(jaad, samples)
+    feats = window_features(jaad, samples)                     # every window's frames and boxes, looked up once
+    rows = list(samples.itertuples())
     counts = dict(windows=0, skipped_windows=0, missing_clips=len(missing))
     with SequenceWriter(out, overwrite=overwrite) as w:
         videos = sorted(set(samples.video_id) - set(missing))
         for vid in (progress_bar(videos) if progress else videos):
-            vs = samples[samples.video_id == vid]
-            frames = {k: all_frames[k].tolist() for k in vs.index}
+            ks = np.flatnonzero(samples.video_id.to_numpy() == vid)
             need = {}
-            for k, fs in frames.items():
-                for t, f in enumerate(fs): need.setdefault(f, []).append((k, t))
-            buf = {k: [None] * len(fs) for k, fs in frames.items()}
+            for k in ks:
+                for t, f in enumerate(feats["frames"][k]): need.setdefault(int(f), []).append((k, t))
+            buf = {k: [None] * feats["frames"].shape[1] for k in ks}
             try:
                 for f, img in _decode_needed(clips / f"{vid}.mp4", set(need)):
                     for k, t in need[f]:
-                        r = vs.loc[k]
-                        buf[k][t] = crop_box(img, boxes.loc[(r.pid, f)].values, size, squarify, context)
-                        if t == len(frames[k]) - 1:
+                        buf[k][t] = crop_box(img, feats["boxes"][k, t], size, squarify, context)
+                        if t == feats["frames"].shape[1] - 1:
+                            r = rows[k]
                             w.add(r.split, f"{vid}_{r.pid}_{r.start_frame:05d}", buf.pop(k), CLASS_NAMES[int(r.label)],
                                   video_id=vid, track_id=r.pid, start_frame=int(r.start_frame), end_frame=int(r.end_frame))
                             counts["windows"] += 1
@@ -304,7 +303,7 @@ def write_crops(samples: pd.DataFrame, jaad: JaadTables, clips, out, size: int =
                 counts["skipped_windows"] += len(buf)
         for split, s in samples.groupby("split"):
             s.to_csv(w.side_path(f"samples_{split}.csv"), index=False)
-            save_features(window_features(jaad, s), w.side_path(f"features_{split}.npz"))
+            save_features({k: v[s.index] for k, v in feats.items()}, w.side_path(f"features_{split}.npz"))
     if missing: warnings.warn(f"{len(missing)} clip(s) missing under {clips}, e.g. {missing[0]}.mp4: their windows were left out")
     return counts
 
