@@ -46,10 +46,15 @@ def matmul_gflops(n: int = 2048, dtype=torch.float32, min_time: float = 1.0) -> 
 
 # %% ../nbs/06_performance.ipynb #c008
 def _per_frame(encoder: FrameEncoder, x: torch.Tensor) -> torch.Tensor:
-    return torch.stack([encoder.backbone(x[:, t]).flatten(1) for t in range(x.shape[1])], 1)
+    fmt = torch.channels_last if encoder.channels_last else torch.contiguous_format
+    return torch.stack([encoder.backbone(x[:, t].contiguous(memory_format=fmt)).flatten(1) for t in range(x.shape[1])], 1)
+
+def _plain_layout(encoder: FrameEncoder):
+    encoder.channels_last = False
+    encoder.backbone.to(memory_format=torch.contiguous_format)
 
 def bench_fold(backbone: str = "resnet18", size: int = 112, seq_len: int = 16, bs: int = 8, min_time: float = 2.0) -> dict:
-    "Clips/s of a training step and of inference, frames folded into the batch vs a per-frame backbone loop."
+    "Clips/s of a training step and of inference: frames folded into the batch vs a per-frame loop, and channels_last vs plain layout."
     torch.manual_seed(0)
     model = ResNetLSTM(backbone=backbone, weights=None, freeze_until="layer2")
     x, y = torch.randn(bs, seq_len, 3, size, size), torch.arange(bs) % 2
@@ -59,11 +64,14 @@ def bench_fold(backbone: str = "resnet18", size: int = 112, seq_len: int = 16, b
     @torch.no_grad()
     def infer(): model.eval()(x)
     res = {}
-    for mode in ("folded", "loop"):
+    folded = model.encoder.backbone_features
+    for mode in ("folded", "loop", "plain"):
         if mode == "loop": model.encoder.backbone_features = lambda clips: _per_frame(model.encoder, clips)
+        if mode == "plain": model.encoder.backbone_features = folded; _plain_layout(model.encoder)
         res[f"train_{mode}"] = bs / seconds_per_call(step, min_time)
         res[f"infer_{mode}"] = bs / seconds_per_call(infer, min_time)
     res["train_ratio"], res["infer_ratio"] = res["train_folded"] / res["train_loop"], res["infer_folded"] / res["infer_loop"]
+    res["layout_train_ratio"], res["layout_infer_ratio"] = res["train_folded"] / res["train_plain"], res["infer_folded"] / res["infer_plain"]
     return res
 
 # %% ../nbs/06_performance.ipynb #c011
@@ -144,9 +152,23 @@ def bench_loader(data, size: int = 112, seq_len: int = 16, bs: int = 8, workers=
     return res
 
 # %% ../nbs/06_performance.ipynb #c024
-def bench_backbone(backbone: str = "resnet18", size: int = 112, frames: int = 128, min_time: float = 2.0) -> pd.DataFrame:
-    "Forward GFLOP/s of a backbone for each CPU option (fp32, channels_last, bf16 autocast) and how much its output changes."
-    enc = FrameEncoder(backbone, weights=None, freeze_until="all").eval()
+def _cold_compile(net: nn.Module, x: torch.Tensor) -> tuple[nn.Module, float]:
+    "`torch.compile(net)` and the seconds its first call takes, from an empty compile cache (torch keeps one on disk)."
+    old, tmp = os.environ.get("TORCHINDUCTOR_CACHE_DIR"), tempfile.mkdtemp(prefix="pedsense_inductor_")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tmp
+    try:
+        torch._dynamo.reset()
+        compiled, t0 = torch.compile(net), time.perf_counter()
+        with torch.no_grad(): compiled(x)                  # the first call compiles
+        return compiled, time.perf_counter() - t0
+    finally:
+        if old is None: os.environ.pop("TORCHINDUCTOR_CACHE_DIR")
+        else: os.environ["TORCHINDUCTOR_CACHE_DIR"] = old
+        shutil.rmtree(tmp, ignore_errors=True)
+
+def bench_backbone(backbone: str = "resnet18", size: int = 112, frames: int = 128, min_time: float = 2.0, compile: bool = False) -> pd.DataFrame:
+    "Forward GFLOP/s of a backbone for each CPU option (fp32, channels_last, bf16 autocast, torch.compile) and how much its output changes."
+    enc = FrameEncoder(backbone, weights=None, freeze_until="all", channels_last=False).eval()
     x = torch.randn(frames, 3, size, size)
     with FlopCounterMode(display=False) as fc, torch.no_grad(): enc.backbone(x)
     flops = fc.get_total_flops()
@@ -154,18 +176,21 @@ def bench_backbone(backbone: str = "resnet18", size: int = 112, frames: int = 12
     readout = torch.randn(ref.shape[1], 2)
     options = [("fp32", False, None), ("fp32 channels_last", True, None)]
     if cpu_has_bf16(): options += [("bf16 autocast", False, torch.bfloat16), ("bf16 autocast channels_last", True, torch.bfloat16)]
+    if compile: options += [("fp32 channels_last + torch.compile", True, "compile")]
     rows = []
-    for name, cl, dtype in options:
+    for name, cl, how in options:
         net = enc.backbone.to(memory_format=torch.channels_last if cl else torch.contiguous_format)
         xi = x.to(memory_format=torch.channels_last) if cl else x
+        dtype, compile_s = (how if how != "compile" else None), None
+        if how == "compile": net, compile_s = _cold_compile(net, xi)
         def fwd():
             with torch.no_grad(), torch.autocast("cpu", dtype=dtype, enabled=dtype is not None): return net(xi)
         s = seconds_per_call(fwd, min_time)
         out = fwd().float().flatten(1)
         rows.append(dict(option=name, gflops=flops / s / 1e9, frames_per_s=frames / s,
                          max_rel_diff=float((out - ref).abs().max() / ref.abs().max()),
-                         argmax_agree=float(((out @ readout).argmax(1) == (ref @ readout).argmax(1)).float().mean())))
-    enc.backbone.to(memory_format=torch.contiguous_format)
+                         argmax_agree=float(((out @ readout).argmax(1) == (ref @ readout).argmax(1)).float().mean()),
+                         compile_s=compile_s))
     return pd.DataFrame(rows)
 
 # %% ../nbs/06_performance.ipynb #c027
@@ -186,7 +211,7 @@ def run_bench(out=None, quick: bool = False, backbone: str = "resnet18", size: i
     res["fold"] = bench_fold(backbone, size, seq_len, bs, t)
     res["cache"] = bench_cache(data, backbone, size, seq_len, epochs, bs, runs_root=workdir / "runs")
     res["loader"] = bench_loader(data, size, seq_len, bs, batches=3 if quick else 10)
-    res["backbone"] = bench_backbone(backbone, size, frames=bs * seq_len, min_time=t).to_dict("records")
+    res["backbone"] = bench_backbone(backbone, size, frames=bs * seq_len, min_time=t, compile=not quick).to_dict("records")
     if out is not None:
         with atomic_path(out) as tmp: tmp.write_text(json.dumps(res, indent=2) + "\n")
     if own: shutil.rmtree(workdir, ignore_errors=True)
@@ -201,6 +226,8 @@ def bench_table(res: dict) -> pd.DataFrame:
     f, c, l = res["fold"], res["cache"], res["loader"]
     rows = [("folded vs per-frame loop, training step", f["train_ratio"], 1.3, f"{f['train_folded']:.1f} vs {f['train_loop']:.1f} clips/s"),
             ("folded vs per-frame loop, inference", f["infer_ratio"], None, f"{f['infer_folded']:.1f} vs {f['infer_loop']:.1f} clips/s"),
+            ("channels_last vs plain layout, training step", f["layout_train_ratio"], None,
+             f"{f['train_folded']:.1f} vs {f['train_plain']:.1f} clips/s"),
             ("cached features vs recompute, per epoch", c["epoch_ratio"], 20, f"{c['epoch_s_recompute']:.2f} s vs {c['epoch_s_cached']:.3f} s; "
              f"validation metrics match: {c['metrics_match']}"),
             ("loader (2 workers) vs model training rate", l.get("loader_w2", max(l.values())) / f["train_folded"], 2,
@@ -208,7 +235,7 @@ def bench_table(res: dict) -> pd.DataFrame:
             (f"backbone forward ({best_opt}) vs best matmul", bb.gflops.max() / best_mm, 0.6,
              f"{bb.gflops.max():.0f} vs {best_mm:.0f} GFLOP/s")]
     t = pd.DataFrame(rows, columns=["measurement", "ratio", "goal", "detail"])
-    t["met"] = [None if g is None else bool(r >= g) for r, g in zip(t.ratio, t.goal)]
+    t["met"] = [None if pd.isna(g) else bool(r >= g) for r, g in zip(t.ratio, t.goal)]
     return t.round(2)
 
 # %% ../nbs/06_performance.ipynb #c036
@@ -223,6 +250,9 @@ def explain(res: dict) -> list[str]:
                + ("Goal met." if r >= 1.3 else "Below the 1.3x goal: on a CPU each per-frame call already holds "
                   f"{res['settings']['batch_size']} images, enough to keep the few cores busy, and the backward pass through the "
                   "trainable layers costs the same either way; folding pays off most where one call must fill a GPU."))
+    r = f["layout_train_ratio"]
+    out.append(f"Memory layout: channels_last is {r:.2f}x the plain layout for a training step and {f['layout_infer_ratio']:.2f}x for "
+               "inference, " + ("so it is FrameEncoder's default." if r >= 1 else "so on this machine FrameEncoder(channels_last=False) trains faster."))
     r = c["epoch_ratio"]
     out.append(f"Feature cache: {r:.0f}x faster per epoch after the first ({c['epoch_s_recompute']:.2f} s vs {c['epoch_s_cached']:.3f} s), "
                f"validation metrics match: {c['metrics_match']}. "
@@ -239,6 +269,14 @@ def explain(res: dict) -> list[str]:
                "small feature maps (7x7 at 112 px in layer4) and BatchNorm and ReLU are limited by memory, not arithmetic; "
                + ("bf16 is the lever on this CPU." if res["machine"]["bf16"] else "this CPU has no bf16 instructions, so fp32 is its ceiling.")))
     keep = [o for o in bb.index if bb.loc[o, "gflops"] >= bb.loc["fp32", "gflops"] * 1.05 and bb.loc[o, "argmax_agree"] >= 0.99]
-    out.append("CPU options that win here (at least 5 % faster, predictions unchanged in 99 % or more of a random read-out): "
-               + (", ".join(keep) if keep else "none; plain fp32 is as fast as any option on this machine."))
+    out.append("CPU options that win for the forward pass here (at least 5 % faster, predictions unchanged in 99 % or more of a "
+               "random read-out): " + (", ".join(keep) if keep else "none; plain fp32 is as fast as any option on this machine."))
+    if "compile_s" in bb and bb.compile_s.notna().any():
+        o, base = bb.compile_s.first_valid_index(), "fp32 channels_last"
+        saved = 1 / bb.loc[base, "frames_per_s"] - 1 / bb.loc[o, "frames_per_s"]          # seconds saved per frame
+        out.append(f"torch.compile: {bb.loc[o, 'frames_per_s'] / bb.loc[base, 'frames_per_s']:.2f}x the eager channels_last forward, "
+                   f"after {bb.loc[o, 'compile_s']:.0f} s of compiling from an empty cache; " + (
+                   f"that pays back after {bb.loc[o, 'compile_s'] / saved:,.0f} frames ({bb.loc[o, 'compile_s'] / saved / res['settings']['seq_len']:,.0f} "
+                   "clips) of inference in every process that compiles, and the training step was not measured with it, so it is not a default." if saved > 0 else
+                   "it does not pay back at all, so it is not used."))
     return out

@@ -93,6 +93,19 @@ def _preprocess_jaad(a):
     else: print(f"wrote samples_{{train,val,test}}.csv and features_{{train,val,test}}.npz to {a.out}")
 
 # %% ../nbs/07_cli.ipynb #c013
+_DISTRIBUTED_HELP = """\
+several GPUs or machines (fastai's distrib_ctx on Hugging Face Accelerate; lesson 06):
+  accelerate launch --multi_gpu --num_processes 4 --no_python pedsense train --data DATA ...
+  several machines: add --num_machines N --machine_rank R --main_process_ip HOST --main_process_port PORT on each
+  CPU processes (gloo): torchrun --standalone --nproc_per_node 2 --no-python pedsense train --device cpu ...
+  --batch-size is per process (one step sees batch-size x processes clips); only the first process writes the run folder."""
+
+class _KeepEpilogFormatter(argparse.HelpFormatter):
+    "Wraps the description as usual but keeps the epilog's lines (command examples) as written."
+    def add_text(self, text):
+        if text is _DISTRIBUTED_HELP: self._add_item(lambda t: t + "\n", [text])
+        else: super().add_text(text)
+
 def _add_train(sub):
     import pedsense.fusion   # registers the box-gru and fusion model types
     from pedsense.learner import PRESETS
@@ -102,7 +115,8 @@ def _add_train(sub):
                                    "models/custom/{name}_{YYYYmmdd_HHMMSS}/ with best.pt, last.pt, config.json, metrics.csv. "
                                    "Defaults are the reference design: ResNet-50 with ImageNet weights (downloaded once), "
                                    "conv1..layer2 frozen, LSTM(256), AdamW lr 1e-4, weight decay 1e-4, cosine schedule. "
-                                   "Offline, add --weights none.")
+                                   "Offline, add --weights none.",
+                       epilog=_DISTRIBUTED_HELP, formatter_class=_KeepEpilogFormatter)
     p.add_argument("-m", "--model", dest="model_type", choices=list(MODELS),
                    help="model type (default: resnet-lstm); box-gru reads a samples folder of `pedsense preprocess jaad`")
     p.add_argument("-n", "--name", help="run name, the prefix of the run folder (default: resnet_lstm)")
@@ -119,7 +133,9 @@ def _add_train(sub):
     p.add_argument("--hidden-size", type=_positive(), help="LSTM hidden size (default: 256)")
     p.add_argument("--feature-norm", choices=["none", "batch"], help="standardise features before the LSTM (default: none)")
     p.add_argument("--weights", choices=["none", "imagenet"], help="backbone initialisation (default: imagenet)")
-    p.add_argument("--features", help="box-gru and fusion: trajectory inputs, from offsets,boxes,size,ego (default: offsets,ego)")
+    p.add_argument("--features", help="box-gru and fusion: trajectory inputs, from offsets,boxes,size,velocity,ego (default: offsets,ego)")
+    p.add_argument("--monitor", help="validation metric that picks best.pt: accuracy, balanced_accuracy_score, f1_score "
+                                     "or roc_auc_score (default: accuracy)")
     p.add_argument("--fusion", choices=["concat", "add", "bilinear"], help="fusion model: how visual and trajectory features combine")
     p.add_argument("--no-class-weights", dest="weighted_loss", action="store_const", const=False,
                    help="plain cross-entropy instead of class-weighted")
@@ -134,7 +150,7 @@ def _add_train(sub):
 
 _TRAIN_KEYS = ("model_type", "name", "epochs", "batch_size", "data", "learning_rate", "weight_decay", "sequence_length",
                "crop_size", "backbone", "freeze_until", "hidden_size", "feature_norm", "weights", "device", "seed", "workers",
-               "features", "fusion", "weighted_loss", "cache_features")
+               "features", "fusion", "weighted_loss", "cache_features", "monitor")
 
 def _train(a):
     from pedsense.learner import make_config, train
@@ -148,7 +164,7 @@ def _train(a):
             import pedsense.bench   # the feature cache
             given["augment"] = False
         run = train(make_config(a.preset, **given), runs_root=a.runs)
-    print(f"run folder: {run}")
+    if run is not None: print(f"run folder: {run}")   # None: a distributed run's other processes
 
 # %% ../nbs/07_cli.ipynb #c015
 def _add_evaluate(sub):
@@ -197,16 +213,17 @@ def _demo(a):
 
 # %% ../nbs/07_cli.ipynb #c017
 def _add_benchmark(sub):
+    from pedsense.fusion import BENCHMARK_SETTINGS
     b = _command_group(sub, "benchmark", "reproduce a published benchmark table",
                        "Reproduce a benchmark table. Benchmarks: jaad (crossing prediction from trajectories and ego-motion).", "benchmark")
     j = b.add_parser("jaad", help="JAAD crossing prediction from boxes and ego-motion, beside published results",
                      description="Write JAAD_beh and JAAD_all samples under --out, train box-gru for each seed (same recipe as "
                                  "the CNN-LSTM), evaluate on the test split, print the table beside the published numbers and "
-                                 "write it to --out/benchmark.csv. Needs only the annotations; about 2 minutes on a 2-core CPU.")
+                                 "write it to --out/benchmark.csv. Needs only the annotations; a few minutes on a 2-core CPU.")
     j.add_argument("--jaad", type=Path, required=True, help="JAAD annotation folder or its zip")
     j.add_argument("--out", type=Path, default=Path("out/benchmark"), help="where samples, runs and results go (default: out/benchmark)")
     j.add_argument("--seeds", type=_positive(), default=3, help="number of seeds (default: 3)")
-    j.add_argument("--epochs", type=_positive(), help="epochs per run (default: 20)")
+    j.add_argument("--epochs", type=_positive(), help=f"epochs per run (default: {BENCHMARK_SETTINGS['epochs']})")
     j.set_defaults(func=_benchmark_jaad)
 
 def _benchmark_jaad(a):

@@ -22,10 +22,10 @@ __all__ = ['TRAJECTORY_PARTS', 'BENCHMARK_SETTINGS', 'PUBLISHED', 'trajectory_fe
            'plot_benchmark', 'test_predictions']
 
 # %% ../nbs/05a_jaad_benchmark.ipynb #c005
-TRAJECTORY_PARTS = ("offsets", "boxes", "size", "ego")
+TRAJECTORY_PARTS = ("offsets", "boxes", "size", "velocity", "ego")
 
 def trajectory_features(feats: dict, parts: str | tuple = "offsets,ego") -> torch.Tensor:
-    "Per-frame trajectory features `(N, T, F)` from `window_features` arrays; `parts` from offsets, boxes, size, ego."
+    "Per-frame trajectory features `(N, T, F)` from `window_features` arrays; `parts` from offsets, boxes, size, velocity, ego."
     parts = tuple(p.strip() for p in parts.split(",")) if isinstance(parts, str) else tuple(parts)
     bad = [p for p in parts if p not in TRAJECTORY_PARTS]
     if bad or not parts: raise ValueError(f"trajectory parts must be from {', '.join(TRAJECTORY_PARTS)}, got {bad or parts}")
@@ -37,6 +37,7 @@ def trajectory_features(feats: dict, parts: str | tuple = "offsets,ego") -> torc
         if p == "offsets": cols.append((boxes - boxes[:, :1]) / scale)
         elif p == "boxes": cols.append(boxes / scale)
         elif p == "size": cols.append(torch.stack([boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]], -1) / H[:, None, None])
+        elif p == "velocity": cols.append(torch.cat([torch.zeros_like(boxes[:, :1]), boxes[:, 1:] - boxes[:, :-1]], 1) / scale)
         elif p == "ego":
             ego = torch.as_tensor(feats["ego"])
             cols.append(nn.functional.one_hot(ego.clamp_min(0), len(EGO_ACTIONS)).float() * (ego >= 0)[..., None])
@@ -139,19 +140,22 @@ def _fusion_data(cfg: TrainConfig, data, split: str, augment: bool) -> FusionDat
 MODELS["fusion"], DATASETS["fusion"] = FusionModel, _fusion_data
 
 # %% ../nbs/05a_jaad_benchmark.ipynb #c020
-BENCHMARK_SETTINGS = dict(model_type="box-gru", features="offsets,boxes,size,ego", epochs=20, batch_size=64,
-                          learning_rate=3e-3, hidden_size=64, weights=None)
+BENCHMARK_SETTINGS = dict(model_type="box-gru", features="offsets,boxes,size,ego,velocity", epochs=30, batch_size=64,
+                          learning_rate=3e-3, hidden_size=128, dropout=0.5, monitor="f1_score", weights=None)
 
 def run_benchmark(sample_dirs: dict, seeds=(0, 1, 2), runs_root="models/benchmark", progress: bool = False, **overrides) -> pd.DataFrame:
-    "Train and test `box-gru` on each `{name: samples folder}` for each seed; one row of test metrics per run."
-    rows = []
-    for name, data in sample_dirs.items():
-        for seed in seeds:
-            cfg = make_config(**{**BENCHMARK_SETTINGS, **overrides, "name": f"jaad_{name}", "data": str(data), "seed": seed})
-            run = train(cfg, runs_root=runs_root, progress=progress)
-            r = evaluate(run, "test", device="cpu")
-            rows.append(dict(dataset=f"JAAD_{name}", seed=seed, run=str(run), **{k: r[k] for k in
-                             ("accuracy", "auc", "auc_rounded", "f1", "precision", "balanced_accuracy")}))
+    "Train and test `box-gru` on each `{name: samples folder}` for each seed, on one CPU thread; one row of test metrics per run."
+    rows, threads = [], torch.get_num_threads()
+    torch.set_num_threads(1)     # the thread count changes float rounding, and with it the trained model
+    try:
+        for name, data in sample_dirs.items():
+            for seed in seeds:
+                cfg = make_config(**{**BENCHMARK_SETTINGS, **overrides, "name": f"jaad_{name}", "data": str(data), "seed": seed})
+                run = train(cfg, runs_root=runs_root, progress=progress)
+                r = evaluate(run, "test", device="cpu")
+                rows.append(dict(dataset=f"JAAD_{name}", seed=seed, run=str(run), **{k: r[k] for k in
+                                 ("accuracy", "auc", "auc_rounded", "f1", "precision", "balanced_accuracy")}))
+    finally: torch.set_num_threads(threads)
     return pd.DataFrame(rows)
 
 def summarize_benchmark(results: pd.DataFrame) -> pd.DataFrame:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_learner.ipynb #c001
 from __future__ import annotations
-import dataclasses, datetime, inspect, json
+import contextlib, dataclasses, datetime, inspect, json, os
 from dataclasses import dataclass, field, asdict
 from functools import partial
 from pathlib import Path
@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from sklearn import metrics as skm
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Subset
 from fastai.callback.core import Callback
 from fastai.callback.progress import CSVLogger
@@ -21,7 +22,7 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy, BalancedAccuracy, F1Score, RocAucBinary
 from fastai.optimizer import Adam
-from fastai.torch_core import default_device, set_seed
+from fastai.torch_core import default_device, num_distrib, rank_distrib, set_seed
 import fastai.callback.fp16, fastai.callback.schedule, fastai.callback.progress  # patch to_fp16, lr_find, no_bar onto Learner
 
 from .data import (CLASS_NAMES, DEFAULT_DATA, SPLITS, ClipDataset, DataError, atomic_path, class_weights,
@@ -31,9 +32,9 @@ from .train.resnet_lstm import MODELS, build_model, ClipClassifier
 # %% auto #0
 __all__ = ['PRESETS', 'DATASETS', 'DEMO_CONFIG', 'TrainConfig', 'make_config', 'resolve_device', 'make_dataloaders',
            'clip_dataloaders', 'show_batch', 'clip_splitter', 'clip_learner', 'fit_cosine', 'new_run_dir',
-           'save_state_dict', 'RunArtifacts', 'MetricsCSV', 'split_dataset', 'build_run', 'train', 'plot_metrics',
-           'show_top_losses', 'load_run', 'predict_probs', 'clip_metrics', 'evaluate', 'format_results', 'predict',
-           'demo']
+           'save_state_dict', 'RunArtifacts', 'MetricsCSV', 'split_dataset', 'build_run', 'distributed_ctx', 'train',
+           'plot_metrics', 'show_top_losses', 'load_run', 'predict_probs', 'clip_metrics', 'evaluate', 'format_results',
+           'predict', 'demo']
 
 # %% ../nbs/05_learner.ipynb #c005
 @dataclass
@@ -70,7 +71,8 @@ class TrainConfig:
     input_dim: int | None = None      # their per-frame input size, set from the data
     fusion: str | None = None         # how lesson 05a's fusion model combines its two streams
     data: str = str(DEFAULT_DATA)
-    best_val_acc: float | None = None
+    monitor: str = "accuracy"         # the validation metric whose best epoch is best.pt: accuracy, f1_score, ...
+    best_val_score: float | None = None
     best_epoch: int | None = None
 
     def model_kwargs(self) -> dict:
@@ -112,10 +114,11 @@ def make_config(preset: str | None = None, **overrides) -> TrainConfig:
 
 # %% ../nbs/05_learner.ipynb #c010
 def resolve_device(device: str = "auto") -> torch.device:
-    "`auto` picks CUDA when available, else CPU; `cpu` and `cuda` are taken as they are."
-    if device == "auto": return default_device(True) if torch.cuda.is_available() else torch.device("cpu")
+    "`auto` picks CUDA when available, else CPU; `cpu` and `cuda` are taken as they are (one GPU per process when distributed)."
+    if device == "auto" and not torch.cuda.is_available(): return torch.device("cpu")
     if device.startswith("cuda") and not torch.cuda.is_available(): raise ValueError("device 'cuda' asked for, but no GPU is available")
-    return torch.device(device)
+    if device in ("auto", "cuda") and num_distrib() > 1: return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return default_device(True) if device == "auto" else torch.device(device)
 
 def _limit(ds, n):
     if n is None or n >= len(ds): return ds
@@ -196,22 +199,23 @@ def save_state_dict(state: dict, path):
 
 # %% ../nbs/05_learner.ipynb #c028
 class RunArtifacts(Callback):
-    "After each epoch: save `last.pt` and `train_state.pt`, and `best.pt` + `config.json` when validation accuracy improves."
+    "After each epoch: save `last.pt` and `train_state.pt`, and `best.pt` + `config.json` when the `cfg.monitor` metric improves."
     order = 70   # after the Recorder has the epoch's metrics
-    def __init__(self, run_dir, cfg: TrainConfig, monitor: str = "accuracy"):
-        self.run_dir, self.cfg, self.monitor = Path(run_dir), cfg, monitor
+    def __init__(self, run_dir, cfg: TrainConfig):
+        self.run_dir, self.cfg, self.monitor = Path(run_dir), cfg, cfg.monitor
 
     def after_epoch(self):
         if not len(self.recorder.values[-1]): return           # an epoch skipped on resume: nothing to save
         names = self.recorder.metric_names[1:-1]              # drop 'epoch' and 'time'
         value = float(dict(zip(names, self.recorder.values[-1]))[self.monitor])
-        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
-        if self.cfg.best_val_acc is None or value > self.cfg.best_val_acc:
+        model = self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        if self.cfg.best_val_score is None or value > self.cfg.best_val_score:
             save_state_dict(state, self.run_dir / "best.pt")
-            self.cfg.best_val_acc, self.cfg.best_epoch = value, self.epoch
+            self.cfg.best_val_score, self.cfg.best_epoch = value, self.epoch
             self.cfg.save(self.run_dir / "config.json")
         save_state_dict(state, self.run_dir / "last.pt")
-        save_state_dict({"epoch": self.epoch, "opt": self.opt.state_dict(), "best_val_acc": self.cfg.best_val_acc,
+        save_state_dict({"epoch": self.epoch, "opt": self.opt.state_dict(), "best_val_score": self.cfg.best_val_score,
                          "best_epoch": self.cfg.best_epoch}, self.run_dir / "train_state.pt")
 
 # %% ../nbs/05_learner.ipynb #c030
@@ -250,10 +254,31 @@ def build_run(cfg: TrainConfig, data=None) -> tuple[Learner, ClipClassifier]:
     dls = make_dataloaders(ds["train"], ds["val"], ds["test"], cfg.batch_size, cfg.workers, cfg.device, cfg.max_items)
     set_seed(cfg.seed, reproducible=True)   # the model's random init does not depend on what building the data drew
     model = build_model(cfg.model_type, weights=cfg.weights, **cfg.model_kwargs())
-    return clip_learner(dls, model, cfg.learning_rate, cfg.weight_decay, weighted_loss=cfg.weighted_loss), model
+    learn = clip_learner(dls, model, cfg.learning_rate, cfg.weight_decay, weighted_loss=cfg.weighted_loss)
+    names = [m.name for m in learn.metrics]
+    if cfg.monitor not in names: raise ValueError(f"monitor must be one of {', '.join(names)}, got {cfg.monitor!r}")
+    return learn, model
 
-def train(cfg: TrainConfig | None = None, runs_root="models/custom", resume=None, progress: bool = True, cbs=None) -> Path:
-    "Train a clip model as `cfg` says; returns the run folder. `resume` continues the run in that folder."
+def _broadcast_on_backend_device(self, t, rank):
+    "fastai's `DistributedDL._broadcast` puts the sample order on CUDA, which only nccl needs; gloo (CPU) needs it on the CPU."
+    t = torch.tensor(t, dtype=torch.long, device="cuda" if torch.distributed.get_backend() == "nccl" else "cpu")
+    torch.distributed.broadcast(t, rank)
+    return t.cpu().tolist()
+
+@contextlib.contextmanager
+def distributed_ctx(learn: Learner):
+    "fastai's `distrib_ctx` (Accelerate's DDP) when launched as several processes; CPU processes talk over gloo. Else a no-op."
+    if num_distrib() <= 1:
+        yield learn; return
+    import fastai.distributed as fdist   # needs `accelerate`
+    fdist.DistributedDL._broadcast = _broadcast_on_backend_device
+    cpu = learn.dls.device.type == "cpu"
+    try:
+        with learn.distrib_ctx(sync_bn=not cpu, cpu=cpu): yield learn   # SyncBatchNorm is GPU-only
+    finally: fdist.teardown_distrib()
+
+def train(cfg: TrainConfig | None = None, runs_root="models/custom", resume=None, progress: bool = True, cbs=None) -> Path | None:
+    "Train a clip model as `cfg` says; returns the run folder (`None` in a distributed run's other processes). `resume` continues that run."
     if resume is not None:
         run_dir = Path(resume)
         cfg = TrainConfig.load(run_dir / "config.json")
@@ -268,18 +293,21 @@ def train(cfg: TrainConfig | None = None, runs_root="models/custom", resume=None
         state = torch.load(run_dir / "train_state.pt", weights_only=False)
         learn.create_opt(); learn.opt.load_state_dict(state["opt"])
         start = state["epoch"] + 1
-    else:
+    main = rank_distrib() == 0          # only the main process writes the run folder
+    if resume is None and main:
         run_dir = new_run_dir(cfg.name, runs_root)
         cfg.save(run_dir / "config.json")
-    learn.path = run_dir
-    cbs = [RunArtifacts(run_dir, cfg), MetricsCSV("metrics.csv", append=resume is not None)] + list(cbs or [])
-    if start >= cfg.epochs: return run_dir
-    if progress: fit_cosine(learn, cfg.epochs, start_epoch=start, cbs=cbs)
-    else:
-        with learn.no_bar(), learn.no_logging(): fit_cosine(learn, cfg.epochs, start_epoch=start, cbs=cbs)
-    return run_dir
+    if main:
+        learn.path = run_dir
+        cbs = [RunArtifacts(run_dir, cfg), MetricsCSV("metrics.csv", append=resume is not None)] + list(cbs or [])
+    if start >= cfg.epochs: return run_dir if main else None
+    quiet = [learn.no_bar(), learn.no_logging()] if not progress else []
+    with contextlib.ExitStack() as stack:
+        for c in quiet + [distributed_ctx(learn)]: stack.enter_context(c)
+        fit_cosine(learn, cfg.epochs, start_epoch=start, cbs=cbs)
+    return run_dir if main else None
 
-# %% ../nbs/05_learner.ipynb #c037
+# %% ../nbs/05_learner.ipynb #c040
 def plot_metrics(run_dir, ax=None):
     "Training curves of a run from its `metrics.csv`: losses and validation metrics per epoch."
     log = pd.read_csv(Path(run_dir) / "metrics.csv")
@@ -289,7 +317,7 @@ def plot_metrics(run_dir, ax=None):
     log.plot(x="epoch", y=cols, ax=a2, marker="."); a2.set_ylim(0, 1.02); a2.set_title("validation")
     return fig
 
-# %% ../nbs/05_learner.ipynb #c049
+# %% ../nbs/05_learner.ipynb #c054
 def show_top_losses(interp, k: int = 3, frames: int = 8, size: float = 1.0):
     "Show the `k` validation clips with the highest loss as frames, with prediction, truth, loss and probability."
     losses, idx = interp.top_losses(k)
@@ -305,7 +333,7 @@ def show_top_losses(interp, k: int = 3, frames: int = 8, size: float = 1.0):
                             f"loss {float(loss):.2f}", fontsize=7, loc="left")
     return fig
 
-# %% ../nbs/05_learner.ipynb #c052
+# %% ../nbs/05_learner.ipynb #c057
 def load_run(run_dir, checkpoint: str = "best.pt") -> tuple[TrainConfig, ClipClassifier]:
     "A run's config and its model with `checkpoint` loaded, in eval mode."
     run_dir = Path(run_dir)
@@ -326,7 +354,7 @@ def predict_probs(model: ClipClassifier, ds, bs: int = 8, device: str = "auto") 
         probs.append(model(*[x.to(dev) for x in xs]).float().softmax(1).cpu()); ys.append(y)
     return torch.cat(probs), torch.cat(ys)
 
-# %% ../nbs/05_learner.ipynb #c053
+# %% ../nbs/05_learner.ipynb #c058
 def clip_metrics(probs: torch.Tensor, targets: torch.Tensor) -> dict:
     "Accuracy, balanced accuracy, F1 and precision (crossing), ROC AUC (also on rounded predictions), confusion matrix, counts."
     y, pred = targets.numpy(), probs.argmax(1).numpy()
@@ -341,7 +369,7 @@ def clip_metrics(probs: torch.Tensor, targets: torch.Tensor) -> dict:
                 confusion_matrix=skm.confusion_matrix(y, pred, labels=labels).tolist(),
                 class_counts={CLASS_NAMES[c]: int((y == c).sum()) for c in labels}, n=int(len(y)))
 
-# %% ../nbs/05_learner.ipynb #c055
+# %% ../nbs/05_learner.ipynb #c060
 def evaluate(run_dir, split: str = "test", data=None, checkpoint: str = "best.pt", bs: int = 8, device: str = "auto") -> dict:
     "Evaluate a run's checkpoint on a split; writes and returns `final_results.json`."
     run_dir = Path(run_dir)
@@ -365,7 +393,7 @@ def format_results(res: dict) -> str:
             f"    not-crossing     {tn:12d}  {fp:8d}", f"    crossing         {fn:12d}  {tp:8d}"]
     return "\n".join(rows)
 
-# %% ../nbs/05_learner.ipynb #c058
+# %% ../nbs/05_learner.ipynb #c063
 def predict(run_dir, seq_dirs, checkpoint: str = "best.pt", device: str = "auto") -> pd.DataFrame:
     "Class and probability for each sequence folder of frames, with a run's model."
     cfg, model = load_run(run_dir, checkpoint)
@@ -375,7 +403,7 @@ def predict(run_dir, seq_dirs, checkpoint: str = "best.pt", device: str = "auto"
     return pd.DataFrame(dict(sequence=[str(d) for d in seq_dirs], prediction=[CLASS_NAMES[i] for i in probs.argmax(1)],
                              probability=probs.max(1).values.numpy().round(4), p_crossing=probs[:, 1].numpy().round(4)))
 
-# %% ../nbs/05_learner.ipynb #c063
+# %% ../nbs/05_learner.ipynb #c068
 DEMO_CONFIG = dict(preset="resnet18_frozen", name="demo", weights=None, crop_size=64, hidden_size=128, epochs=8,
                    batch_size=16, seed=0)
 

@@ -66,10 +66,12 @@ def keep_frozen_bn_eval(module: nn.Module):
 class FrameEncoder(nn.Module):
     "Per-frame ResNet features: `(B, T, 3, H, W)` -> `(B, T, F)`, frames folded into the batch."
     def __init__(self, backbone: str = "resnet50", weights="imagenet", freeze_until: str = "layer2",
-                 feature_norm: str | None = None, proj_dim: int | None = None):
+                 feature_norm: str | None = None, proj_dim: int | None = None, channels_last: bool = True):
         super().__init__()
         if feature_norm not in (None, "none", "batch"): raise ValueError(f"feature_norm must be None or 'batch', got {feature_norm!r}")
         self.backbone, self.feat_dim = resnet_backbone(backbone, weights)
+        self.channels_last = channels_last
+        if channels_last: self.backbone.to(memory_format=torch.channels_last)
         self.frozen = freeze_backbone(self.backbone, freeze_until)
         self.feat_norm = nn.BatchNorm1d(self.feat_dim) if feature_norm == "batch" else nn.Identity()
         self.proj = nn.Sequential(nn.Linear(self.feat_dim, proj_dim), nn.ReLU()) if proj_dim else nn.Identity()
@@ -80,7 +82,9 @@ class FrameEncoder(nn.Module):
         B, T = x.shape[:2]
         trainable = any(p.requires_grad for p in self.backbone.parameters())
         with torch.set_grad_enabled(trainable and torch.is_grad_enabled()):
-            f = self.backbone(x.flatten(0, 1)).flatten(1)
+            frames = x.flatten(0, 1)
+            if self.channels_last: frames = frames.contiguous(memory_format=torch.channels_last)
+            f = self.backbone(frames).flatten(1)
         return f.view(B, T, -1)
 
     def normalize(self, feats: torch.Tensor) -> torch.Tensor:
