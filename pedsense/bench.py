@@ -49,10 +49,6 @@ def _per_frame(encoder: FrameEncoder, x: torch.Tensor) -> torch.Tensor:
     fmt = torch.channels_last if encoder.channels_last else torch.contiguous_format
     return torch.stack([encoder.backbone(x[:, t].contiguous(memory_format=fmt)).flatten(1) for t in range(x.shape[1])], 1)
 
-def _plain_layout(encoder: FrameEncoder):
-    encoder.channels_last = False
-    encoder.backbone.to(memory_format=torch.contiguous_format)
-
 def bench_fold(backbone: str = "resnet18", size: int = 112, seq_len: int = 16, bs: int = 8, min_time: float = 2.0) -> dict:
     "Clips/s of a training step and of inference: frames folded into the batch vs a per-frame loop, and channels_last vs plain layout."
     torch.manual_seed(0)
@@ -67,7 +63,7 @@ def bench_fold(backbone: str = "resnet18", size: int = 112, seq_len: int = 16, b
     folded = model.encoder.backbone_features
     for mode in ("folded", "loop", "plain"):
         if mode == "loop": model.encoder.backbone_features = lambda clips: _per_frame(model.encoder, clips)
-        if mode == "plain": model.encoder.backbone_features = folded; _plain_layout(model.encoder)
+        if mode == "plain": model.encoder.backbone_features = folded; model.encoder.use_channels_last(False)
         res[f"train_{mode}"] = bs / seconds_per_call(step, min_time)
         res[f"infer_{mode}"] = bs / seconds_per_call(infer, min_time)
     res["train_ratio"], res["infer_ratio"] = res["train_folded"] / res["train_loop"], res["infer_folded"] / res["infer_loop"]

@@ -70,12 +70,17 @@ class FrameEncoder(nn.Module):
         super().__init__()
         if feature_norm not in (None, "none", "batch"): raise ValueError(f"feature_norm must be None or 'batch', got {feature_norm!r}")
         self.backbone, self.feat_dim = resnet_backbone(backbone, weights)
-        self.channels_last = channels_last
-        if channels_last: self.backbone.to(memory_format=torch.channels_last)
+        self.use_channels_last(channels_last)
         self.frozen = freeze_backbone(self.backbone, freeze_until)
         self.feat_norm = nn.BatchNorm1d(self.feat_dim) if feature_norm == "batch" else nn.Identity()
         self.proj = nn.Sequential(nn.Linear(self.feat_dim, proj_dim), nn.ReLU()) if proj_dim else nn.Identity()
         self.out_dim = proj_dim or self.feat_dim
+
+    def use_channels_last(self, on: bool = True) -> "FrameEncoder":
+        "Keep the backbone's weights, and feed it the frames, in the `channels_last` layout (`on`) or the plain one."
+        self.channels_last = on
+        self.backbone.to(memory_format=torch.channels_last if on else torch.contiguous_format)
+        return self
 
     def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
         "Raw pooled backbone features `(B, T, feat_dim)` of clips `(B, T, 3, H, W)`."
@@ -101,7 +106,7 @@ class FrameEncoder(nn.Module):
         keep_frozen_bn_eval(self.backbone)
         return self
 
-# %% ../../nbs/03_model.ipynb #c018
+# %% ../../nbs/03_model.ipynb #c020
 class ClipClassifier(nn.Module):
     "Base of the clip models: `forward(clips) = classify(encoder(clips))`; `hparams` rebuilds the model."
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -112,7 +117,7 @@ class ClipClassifier(nn.Module):
         "Logits from per-frame features `(B, T, F)`."
         raise NotImplementedError
 
-# %% ../../nbs/03_model.ipynb #c019
+# %% ../../nbs/03_model.ipynb #c021
 class ResNetLSTM(ClipClassifier):
     "ResNet per frame, then an LSTM (or GRU) over time; logits from the last hidden state."
     def __init__(self, num_classes: int = 2, backbone: str = "resnet50", hidden_size: int = 256, num_layers: int = 1,
@@ -135,7 +140,7 @@ class ResNetLSTM(ClipClassifier):
         last = torch.cat([h_n[-2], h_n[-1]], 1) if self.rnn.bidirectional else h_n[-1]
         return self.fc(self.dropout(last))
 
-# %% ../../nbs/03_model.ipynb #c037
+# %% ../../nbs/03_model.ipynb #c039
 class TemporalPool(ClipClassifier):
     "ResNet per frame, features averaged over time, then a linear classifier: sees every frame, not their order."
     def __init__(self, num_classes: int = 2, backbone: str = "resnet18", dropout: float = 0.3, freeze_until: str = "layer2",
@@ -153,7 +158,7 @@ class LastFrame(TemporalPool):
     def forward(self, x): return self.classify(self.encoder(x[:, -1:]))
     def classify(self, feats): return self.fc(self.dropout(feats[:, -1]))
 
-# %% ../../nbs/03_model.ipynb #c040
+# %% ../../nbs/03_model.ipynb #c042
 MODELS = {"resnet-lstm": ResNetLSTM, "temporal-pool": TemporalPool, "last-frame": LastFrame}
 
 def build_model(model_type: str = "resnet-lstm", weights="imagenet", **hparams) -> ClipClassifier:
@@ -161,7 +166,7 @@ def build_model(model_type: str = "resnet-lstm", weights="imagenet", **hparams) 
     if model_type not in MODELS: raise ValueError(f"model type must be one of {', '.join(MODELS)}, got {model_type!r}")
     return MODELS[model_type](weights=weights, **hparams)
 
-# %% ../../nbs/03_model.ipynb #c043
+# %% ../../nbs/03_model.ipynb #c045
 def model_summary(model: ClipClassifier, clip_shape=(1, 16, 3, 224, 224)) -> pd.DataFrame:
     "Stages of a clip model with output shapes and (trainable) parameter counts, from one forward pass."
     stages = [(f"backbone.{n}", c) for n, c in model.encoder.backbone.named_children()]
@@ -182,7 +187,7 @@ def model_summary(model: ClipClassifier, clip_shape=(1, 16, 3, 224, 224)) -> pd.
     return pd.DataFrame([dict(stage=n, output=shapes.get(n), params=sum(p.numel() for p in m.parameters()),
                               trainable=sum(p.numel() for p in m.parameters() if p.requires_grad)) for n, m in stages])
 
-# %% ../../nbs/03_model.ipynb #c046
+# %% ../../nbs/03_model.ipynb #c048
 def plot_summary(summary: pd.DataFrame, title: str = ""):
     "Draw a model summary: one box per stage with its output shape, frozen stages grey, trainable blue."
     fig, ax = plt.subplots(figsize=(max(8, 1.4 * len(summary)), 2.6))
