@@ -46,8 +46,7 @@ def matmul_gflops(n: int = 2048, dtype=torch.float32, min_time: float = 1.0) -> 
 
 # %% ../nbs/06_performance.ipynb #c008
 def _per_frame(encoder: FrameEncoder, x: torch.Tensor) -> torch.Tensor:
-    fmt = torch.channels_last if encoder.channels_last else torch.contiguous_format
-    return torch.stack([encoder.backbone(x[:, t].contiguous(memory_format=fmt)).flatten(1) for t in range(x.shape[1])], 1)
+    return torch.stack([encoder.backbone(encoder.in_layout(x[:, t])).flatten(1) for t in range(x.shape[1])], 1)
 
 def bench_fold(backbone: str = "resnet18", size: int = 112, seq_len: int = 16, bs: int = 8, min_time: float = 2.0) -> dict:
     "Clips/s of a training step and of inference: frames folded into the batch vs a per-frame loop, and channels_last vs plain layout."
@@ -175,8 +174,7 @@ def bench_backbone(backbone: str = "resnet18", size: int = 112, frames: int = 12
     if compile: options += [("fp32 channels_last + torch.compile", True, "compile")]
     rows = []
     for name, cl, how in options:
-        net = enc.backbone.to(memory_format=torch.channels_last if cl else torch.contiguous_format)
-        xi = x.to(memory_format=torch.channels_last) if cl else x
+        net, xi = enc.use_channels_last(cl).backbone, enc.in_layout(x)
         dtype, compile_s = (how if how != "compile" else None), None
         if how == "compile": net, compile_s = _cold_compile(net, xi)
         def fwd():

@@ -82,14 +82,16 @@ class FrameEncoder(nn.Module):
         self.backbone.to(memory_format=torch.channels_last if on else torch.contiguous_format)
         return self
 
+    def in_layout(self, images: torch.Tensor) -> torch.Tensor:
+        "Images `(N, 3, H, W)` in the memory layout the backbone is kept in."
+        return images.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+
     def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
         "Raw pooled backbone features `(B, T, feat_dim)` of clips `(B, T, 3, H, W)`."
         B, T = x.shape[:2]
         trainable = any(p.requires_grad for p in self.backbone.parameters())
         with torch.set_grad_enabled(trainable and torch.is_grad_enabled()):
-            frames = x.flatten(0, 1)
-            if self.channels_last: frames = frames.contiguous(memory_format=torch.channels_last)
-            f = self.backbone(frames).flatten(1)
+            f = self.backbone(self.in_layout(x.flatten(0, 1))).flatten(1)
         return f.view(B, T, -1)
 
     def normalize(self, feats: torch.Tensor) -> torch.Tensor:
@@ -106,7 +108,7 @@ class FrameEncoder(nn.Module):
         keep_frozen_bn_eval(self.backbone)
         return self
 
-# %% ../../nbs/03_model.ipynb #c020
+# %% ../../nbs/03_model.ipynb #c021
 class ClipClassifier(nn.Module):
     "Base of the clip models: `forward(clips) = classify(encoder(clips))`; `hparams` rebuilds the model."
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,7 +119,7 @@ class ClipClassifier(nn.Module):
         "Logits from per-frame features `(B, T, F)`."
         raise NotImplementedError
 
-# %% ../../nbs/03_model.ipynb #c021
+# %% ../../nbs/03_model.ipynb #c022
 class ResNetLSTM(ClipClassifier):
     "ResNet per frame, then an LSTM (or GRU) over time; logits from the last hidden state."
     def __init__(self, num_classes: int = 2, backbone: str = "resnet50", hidden_size: int = 256, num_layers: int = 1,
@@ -140,7 +142,7 @@ class ResNetLSTM(ClipClassifier):
         last = torch.cat([h_n[-2], h_n[-1]], 1) if self.rnn.bidirectional else h_n[-1]
         return self.fc(self.dropout(last))
 
-# %% ../../nbs/03_model.ipynb #c039
+# %% ../../nbs/03_model.ipynb #c040
 class TemporalPool(ClipClassifier):
     "ResNet per frame, features averaged over time, then a linear classifier: sees every frame, not their order."
     def __init__(self, num_classes: int = 2, backbone: str = "resnet18", dropout: float = 0.3, freeze_until: str = "layer2",
@@ -158,7 +160,7 @@ class LastFrame(TemporalPool):
     def forward(self, x): return self.classify(self.encoder(x[:, -1:]))
     def classify(self, feats): return self.fc(self.dropout(feats[:, -1]))
 
-# %% ../../nbs/03_model.ipynb #c042
+# %% ../../nbs/03_model.ipynb #c043
 MODELS = {"resnet-lstm": ResNetLSTM, "temporal-pool": TemporalPool, "last-frame": LastFrame}
 
 def build_model(model_type: str = "resnet-lstm", weights="imagenet", **hparams) -> ClipClassifier:
@@ -166,7 +168,7 @@ def build_model(model_type: str = "resnet-lstm", weights="imagenet", **hparams) 
     if model_type not in MODELS: raise ValueError(f"model type must be one of {', '.join(MODELS)}, got {model_type!r}")
     return MODELS[model_type](weights=weights, **hparams)
 
-# %% ../../nbs/03_model.ipynb #c045
+# %% ../../nbs/03_model.ipynb #c046
 def model_summary(model: ClipClassifier, clip_shape=(1, 16, 3, 224, 224)) -> pd.DataFrame:
     "Stages of a clip model with output shapes and (trainable) parameter counts, from one forward pass."
     stages = [(f"backbone.{n}", c) for n, c in model.encoder.backbone.named_children()]
@@ -187,7 +189,7 @@ def model_summary(model: ClipClassifier, clip_shape=(1, 16, 3, 224, 224)) -> pd.
     return pd.DataFrame([dict(stage=n, output=shapes.get(n), params=sum(p.numel() for p in m.parameters()),
                               trainable=sum(p.numel() for p in m.parameters() if p.requires_grad)) for n, m in stages])
 
-# %% ../../nbs/03_model.ipynb #c048
+# %% ../../nbs/03_model.ipynb #c049
 def plot_summary(summary: pd.DataFrame, title: str = ""):
     "Draw a model summary: one box per stage with its output shape, frozen stages grey, trainable blue."
     fig, ax = plt.subplots(figsize=(max(8, 1.4 * len(summary)), 2.6))
