@@ -1,8 +1,10 @@
 """Every notebook in nbs/ is a test: nbdev executes it top to bottom, skipping cells flagged with a tst_flag.
 
-Set PEDSENSE_TEST_FLAGS="slow" to run the slow cells too.
+Set PEDSENSE_TEST_FLAGS="slow" to run the slow cells too. Each notebook's temporary folders (datasets, run folders,
+the CLI's subprocesses included) go under its own pytest `tmp_path`, which is removed when it passes (pytest.ini), so
+a run of the suite does not fill the disk.
 """
-import os
+import os, tempfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,9 @@ NBS = sorted(p for p in (Path(__file__).resolve().parent.parent / "nbs").glob("*
 
 
 @pytest.mark.parametrize("nb", NBS, ids=lambda p: p.stem)
-def test_notebook(nb):
+def test_notebook(nb, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))   # gettempdir() caches its answer per process
     wanted = os.environ.get("PEDSENSE_TEST_FLAGS", "").split()
     skip = [f for f in get_config().tst_flags.split() if f not in wanted]
     ok, _ = run_notebook(nb, skip_flags=skip, showerr=True)
