@@ -136,6 +136,9 @@ def _add_train(sub):
     p.add_argument("--features", help="box-gru and fusion: trajectory inputs, from offsets,boxes,size,velocity,ego (default: offsets,ego)")
     p.add_argument("--monitor", help="validation metric that picks best.pt: accuracy, balanced_accuracy_score, f1_score "
                                      "or roc_auc_score (default: accuracy)")
+    p.add_argument("--threshold", type=float, help="call a clip crossing when P(crossing) >= this (default: the likelier class)")
+    p.add_argument("--tune-threshold", action="store_const", const=True,
+                   help="after training, choose the threshold (0.20 to 0.80) that maximises --monitor on validation")
     p.add_argument("--fusion", choices=["concat", "add", "bilinear"], help="fusion model: how visual and trajectory features combine")
     p.add_argument("--no-class-weights", dest="weighted_loss", action="store_const", const=False,
                    help="plain cross-entropy instead of class-weighted")
@@ -150,7 +153,7 @@ def _add_train(sub):
 
 _TRAIN_KEYS = ("model_type", "name", "epochs", "batch_size", "data", "learning_rate", "weight_decay", "sequence_length",
                "crop_size", "backbone", "freeze_until", "hidden_size", "feature_norm", "weights", "device", "seed", "workers",
-               "features", "fusion", "weighted_loss", "cache_features", "monitor")
+               "features", "fusion", "weighted_loss", "cache_features", "monitor", "threshold", "tune_threshold")
 
 def _train(a):
     from pedsense.learner import make_config, train
@@ -229,13 +232,13 @@ def _add_benchmark(sub):
 def _benchmark_jaad(a):
     import pandas as pd
     from pedsense.jaad import preprocess_jaad
-    from pedsense.fusion import run_benchmark, benchmark_table, summarize_benchmark
+    from pedsense.fusion import run_benchmark, benchmark_table, summarize_benchmark, always_crossing
     dirs = {st: a.out / f"samples_{st}" for st in ("beh", "all")}
     for st, d in dirs.items():
         if not (d / "features_test.npz").is_file(): preprocess_jaad(a.jaad, d, sample_type=st, progress=False)
     res = run_benchmark(dirs, seeds=tuple(range(a.seeds)), runs_root=a.out / "runs", **({"epochs": a.epochs} if a.epochs else {}))
     res.to_csv(a.out / "runs.csv", index=False)
-    table = benchmark_table(res)
+    table = benchmark_table(res, always_crossing(dirs))
     table.to_csv(a.out / "benchmark.csv")
     with pd.option_context("display.width", 120):
         print(summarize_benchmark(res).to_string()); print(); print(table.to_string())

@@ -14,12 +14,12 @@ import matplotlib.pyplot as plt
 from .data import CLASS_NAMES, ClipDataset, DataError
 from .jaad import EGO_ACTIONS
 from .train.resnet_lstm import MODELS, FrameEncoder
-from .learner import DATASETS, TrainConfig, make_config, train, evaluate
+from .learner import DATASETS, TrainConfig, make_config, train, evaluate, clip_metrics
 
 # %% auto #0
 __all__ = ['TRAJECTORY_PARTS', 'BENCHMARK_SETTINGS', 'PUBLISHED', 'trajectory_features', 'TrajectoryDataset', 'BoxGRU',
-           'FusionModel', 'FusionDataset', 'run_benchmark', 'summarize_benchmark', 'benchmark_table', 'standing',
-           'plot_benchmark', 'test_predictions']
+           'FusionModel', 'FusionDataset', 'run_benchmark', 'summarize_benchmark', 'always_crossing', 'benchmark_table',
+           'standing', 'plot_benchmark', 'test_predictions']
 
 # %% ../nbs/05a_jaad_benchmark.ipynb #c005
 TRAJECTORY_PARTS = ("offsets", "boxes", "size", "velocity", "ego")
@@ -139,9 +139,9 @@ def _fusion_data(cfg: TrainConfig, data, split: str, augment: bool) -> FusionDat
 
 MODELS["fusion"], DATASETS["fusion"] = FusionModel, _fusion_data
 
-# %% ../nbs/05a_jaad_benchmark.ipynb #c020
+# %% ../nbs/05a_jaad_benchmark.ipynb #c019
 BENCHMARK_SETTINGS = dict(model_type="box-gru", features="offsets,boxes,size,ego,velocity", epochs=30, batch_size=64,
-                          learning_rate=3e-3, hidden_size=128, dropout=0.5, monitor="f1_score", weights=None)
+                          learning_rate=3e-3, hidden_size=128, dropout=0.5, monitor="f1_score", tune_threshold=True, weights=None)
 
 def run_benchmark(sample_dirs: dict, seeds=(0, 1, 2), runs_root="models/benchmark", progress: bool = False, **overrides) -> pd.DataFrame:
     "Train and test `box-gru` on each `{name: samples folder}` for each seed, on one CPU thread; one row of test metrics per run."
@@ -154,7 +154,7 @@ def run_benchmark(sample_dirs: dict, seeds=(0, 1, 2), runs_root="models/benchmar
                 run = train(cfg, runs_root=runs_root, progress=progress)
                 r = evaluate(run, "test", device="cpu")
                 rows.append(dict(dataset=f"JAAD_{name}", seed=seed, run=str(run), **{k: r[k] for k in
-                                 ("accuracy", "auc", "auc_rounded", "f1", "precision", "balanced_accuracy")}))
+                                 ("accuracy", "auc", "auc_rounded", "f1", "precision", "balanced_accuracy", "threshold")}))
     finally: torch.set_num_threads(threads)
     return pd.DataFrame(rows)
 
@@ -163,7 +163,7 @@ def summarize_benchmark(results: pd.DataFrame) -> pd.DataFrame:
     m = results.drop(columns=["seed", "run"]).groupby("dataset")
     return m.mean().round(3).astype(str) + " ± " + m.std().round(3).astype(str)
 
-# %% ../nbs/05a_jaad_benchmark.ipynb #c022
+# %% ../nbs/05a_jaad_benchmark.ipynb #c021
 PUBLISHED = pd.DataFrame([
     ("JAAD_beh", "SingleRNN", .58, .54, .67, .67), ("JAAD_beh", "MultiRNN", .61, .50, .74, .64),
     ("JAAD_beh", "PCPA", .58, .50, .71, None), ("JAAD_beh", "Pedestrian Graph+", .70, .70, .76, .77),
@@ -172,11 +172,21 @@ PUBLISHED = pd.DataFrame([
     ("JAAD_all", "I3D (RGB)", .81, .74, .63, None), ("JAAD_all", "IntFormer", .86, .78, .62, None)],
     columns=["dataset", "model", "accuracy", "auc", "f1", "precision"])
 
-def benchmark_table(results: pd.DataFrame) -> pd.DataFrame:
-    "Published results beside the mean over seeds of ours (AUC as the benchmark computes it, on rounded predictions)."
+def always_crossing(sample_dirs: dict) -> pd.DataFrame:
+    "The benchmark's metrics for calling every test clip `crossing`, per `{name: samples folder}`: what a model must beat to have learned anything."
+    rows = []
+    for name, data in sample_dirs.items():
+        y = torch.as_tensor(_load_split(data, "test")["label"])
+        r = clip_metrics(torch.eye(2)[torch.ones_like(y)], y)
+        rows.append(dict(dataset=f"JAAD_{name}", model="always crossing", accuracy=r["accuracy"], auc=r["auc_rounded"],
+                         f1=r["f1"], precision=r["precision"]))
+    return pd.DataFrame(rows)
+
+def benchmark_table(results: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
+    "Published results (and `reference` rows such as `always_crossing`'s) beside the mean over seeds of ours (AUC on rounded predictions, as the benchmark computes it)."
     ours = results.groupby("dataset")[["accuracy", "auc_rounded", "f1", "precision"]].mean().rename(columns={"auc_rounded": "auc"})
     ours = ours.reset_index().assign(model=f"pedsense box-gru (mean of {results.seed.nunique()} seeds)")
-    t = pd.concat([PUBLISHED, ours], ignore_index=True).round(3)
+    t = pd.concat([PUBLISHED, reference, ours], ignore_index=True).round(3)
     order = {d: i for i, d in enumerate(PUBLISHED.dataset.unique())}
     return t.sort_values("dataset", key=lambda d: d.map(order), kind="stable").set_index(["dataset", "model"])
 
@@ -192,23 +202,27 @@ def standing(table: pd.DataFrame, metrics=("accuracy", "f1")) -> list[str]:
 
 # %% ../nbs/05a_jaad_benchmark.ipynb #c033
 def plot_benchmark(table: pd.DataFrame, metrics=("accuracy", "auc", "f1")):
-    "Bar charts of the benchmark table, one panel per dataset; pedsense's bars in orange."
+    "Bar charts of the benchmark table, one panel per dataset: published models in blue, reference rows in grey, pedsense in orange."
     datasets = table.index.get_level_values(0).unique()
-    fig, axs = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 3.2), squeeze=False)
+    fig, axs = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4), squeeze=False)
     for ax, ds in zip(axs[0], datasets):
         t = table.loc[ds][list(metrics)]
         x = np.arange(len(metrics)); w = 0.8 / len(t)
         for i, (model, row) in enumerate(t.iterrows()):
-            ax.bar(x + i * w, row.values.astype(float), w, label=model,
-                   color="tab:orange" if model.startswith("pedsense") else plt.cm.Blues(0.3 + 0.6 * i / len(t)))
-        ax.set_xticks(x + 0.4 - w / 2, metrics); ax.set_ylim(0, 1); ax.set_title(ds); ax.legend(fontsize=6, loc="lower right")
+            color = ("tab:orange" if model.startswith("pedsense") else plt.cm.Blues(0.3 + 0.6 * i / len(t))
+                     if model in set(PUBLISHED.model) else "0.6")
+            ax.bar(x + i * w, row.values.astype(float), w, label=model, color=color)
+        ax.set_xticks(x + 0.4 - w / 2, metrics); ax.set_ylim(0, 1); ax.set_title(ds)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
+    fig.tight_layout()
     return fig
 
 # %% ../nbs/05a_jaad_benchmark.ipynb #c036
 def test_predictions(run_dir, data) -> pd.DataFrame:
     "A run's test predictions for a samples folder: label, probability of crossing, prediction and time to event."
-    from pedsense.learner import load_run, predict_probs, split_dataset
+    from pedsense.learner import load_run, predict_probs, predicted_class, split_dataset
     cfg, model = load_run(run_dir)
     ds = split_dataset(cfg, "test", data, augment=False)
     probs, y = predict_probs(model, ds, bs=256, device="cpu")
-    return pd.DataFrame(dict(label=y.numpy(), p_crossing=probs[:, 1].numpy(), pred=probs.argmax(1).numpy(), tte=ds.tte))
+    return pd.DataFrame(dict(label=y.numpy(), p_crossing=probs[:, 1].numpy(), pred=predicted_class(probs, cfg.threshold).numpy(),
+                             tte=ds.tte))

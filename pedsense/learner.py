@@ -30,11 +30,12 @@ from .data import (CLASS_NAMES, DEFAULT_DATA, SPLITS, ClipDataset, DataError, at
 from .train.resnet_lstm import MODELS, build_model, ClipClassifier
 
 # %% auto #0
-__all__ = ['PRESETS', 'DATASETS', 'DEMO_CONFIG', 'TrainConfig', 'make_config', 'resolve_device', 'make_dataloaders',
-           'clip_dataloaders', 'show_batch', 'clip_splitter', 'clip_learner', 'fit_cosine', 'new_run_dir',
-           'save_state_dict', 'RunArtifacts', 'MetricsCSV', 'split_dataset', 'build_run', 'distributed_ctx', 'train',
-           'plot_metrics', 'show_top_losses', 'load_run', 'predict_probs', 'clip_metrics', 'evaluate', 'format_results',
-           'predict', 'demo']
+__all__ = ['PRESETS', 'DATASETS', 'THRESHOLD_SCORES', 'THRESHOLD_RANGE', 'DEMO_CONFIG', 'TrainConfig', 'make_config',
+           'resolve_device', 'make_dataloaders', 'clip_dataloaders', 'show_batch', 'clip_splitter', 'clip_learner',
+           'fit_cosine', 'new_run_dir', 'save_state_dict', 'RunArtifacts', 'MetricsCSV', 'check_threshold',
+           'split_dataset', 'build_run', 'distributed_ctx', 'train', 'plot_metrics', 'show_top_losses', 'load_run',
+           'predict_probs', 'predicted_class', 'clip_metrics', 'evaluate', 'format_results', 'choose_threshold',
+           'fit_threshold', 'predict', 'demo']
 
 # %% ../nbs/05_learner.ipynb #c005
 @dataclass
@@ -72,6 +73,8 @@ class TrainConfig:
     fusion: str | None = None         # how lesson 05a's fusion model combines its two streams
     data: str = str(DEFAULT_DATA)
     monitor: str = "accuracy"         # the validation metric whose best epoch is best.pt: accuracy, f1_score, ...
+    threshold: float | None = None    # P(crossing) from which a clip is called crossing; None: the likelier class
+    tune_threshold: bool = False      # after training, set `threshold` to the one that maximises `monitor` on validation
     best_val_score: float | None = None
     best_epoch: int | None = None
 
@@ -235,6 +238,15 @@ class MetricsCSV(CSVLogger):
 
 # %% ../nbs/05_learner.ipynb #c032
 DATASETS = {}   # model type -> f(cfg, data, split, augment) -> Dataset, for models that do not only read clips (lesson 05a)
+THRESHOLD_SCORES = {"accuracy": skm.accuracy_score, "balanced_accuracy_score": skm.balanced_accuracy_score,
+                    "f1_score": partial(skm.f1_score, zero_division=0)}   # the monitor metrics a threshold changes
+
+def check_threshold(cfg: TrainConfig):
+    "Refuse a threshold outside (0, 1) or for more than two classes, and tuning it for a metric that no threshold changes."
+    if cfg.threshold is not None and not 0 < cfg.threshold < 1: raise ValueError(f"threshold must be between 0 and 1, got {cfg.threshold}")
+    if (cfg.threshold is not None or cfg.tune_threshold) and cfg.num_classes != 2: raise ValueError("a decision threshold needs two classes")
+    if cfg.tune_threshold and cfg.monitor not in THRESHOLD_SCORES:
+        raise ValueError(f"tune_threshold needs monitor to be one of {', '.join(THRESHOLD_SCORES)}, got {cfg.monitor!r}")
 
 def split_dataset(cfg: TrainConfig, split: str, data=None, augment: bool | None = None):
     "The dataset of one split for `cfg`'s model type (clips unless the type registered its own); augmented for train by default."
@@ -247,6 +259,7 @@ def split_dataset(cfg: TrainConfig, split: str, data=None, augment: bool | None 
 
 def build_run(cfg: TrainConfig, data=None) -> tuple[Learner, ClipClassifier]:
     "The `Learner` and model for `cfg` (data from `data` or `cfg.data`)."
+    check_threshold(cfg)
     set_seed(cfg.seed, reproducible=True)
     ds = {s: split_dataset(cfg, s, data) for s in ("train", "val")}
     try: ds["test"] = split_dataset(cfg, "test", data)
@@ -305,6 +318,7 @@ def train(cfg: TrainConfig | None = None, runs_root="models/custom", resume=None
     with contextlib.ExitStack() as stack:
         for c in quiet + [distributed_ctx(learn)]: stack.enter_context(c)
         fit_cosine(learn, cfg.epochs, start_epoch=start, cbs=cbs)
+    if main and cfg.tune_threshold: cfg.threshold = fit_threshold(run_dir)
     return run_dir if main else None
 
 # %% ../nbs/05_learner.ipynb #c040
@@ -355,9 +369,13 @@ def predict_probs(model: ClipClassifier, ds, bs: int = 8, device: str = "auto") 
     return torch.cat(probs), torch.cat(ys)
 
 # %% ../nbs/05_learner.ipynb #c058
-def clip_metrics(probs: torch.Tensor, targets: torch.Tensor) -> dict:
+def predicted_class(probs: torch.Tensor, threshold: float | None = None) -> torch.Tensor:
+    "The class of each row of `probs`: the likelier one, or with a `threshold`, crossing when P(crossing) reaches it."
+    return probs.argmax(1) if threshold is None else (probs[:, 1] >= threshold).long()
+
+def clip_metrics(probs: torch.Tensor, targets: torch.Tensor, threshold: float | None = None) -> dict:
     "Accuracy, balanced accuracy, F1 and precision (crossing), ROC AUC (also on rounded predictions), confusion matrix, counts."
-    y, pred = targets.numpy(), probs.argmax(1).numpy()
+    y, pred = targets.numpy(), predicted_class(probs, threshold).numpy()
     labels = list(range(len(CLASS_NAMES)))
     both = len(set(y)) > 1
     return dict(accuracy=float(skm.accuracy_score(y, pred)),
@@ -375,8 +393,8 @@ def evaluate(run_dir, split: str = "test", data=None, checkpoint: str = "best.pt
     run_dir = Path(run_dir)
     cfg, model = load_run(run_dir, checkpoint)
     ds = split_dataset(cfg, split, data, augment=False)
-    res = dict(run=str(run_dir), split=split, checkpoint=checkpoint, data=str(data or cfg.data),
-               **clip_metrics(*predict_probs(model, ds, bs, device)))
+    res = dict(run=str(run_dir), split=split, checkpoint=checkpoint, data=str(data or cfg.data), threshold=cfg.threshold,
+               **clip_metrics(*predict_probs(model, ds, bs, device), cfg.threshold))
     with atomic_path(run_dir / "final_results.json") as tmp: tmp.write_text(json.dumps(res, indent=2) + "\n")
     return res
 
@@ -388,22 +406,45 @@ def format_results(res: dict) -> str:
             f"  accuracy           {f(res['accuracy'])}", f"  balanced accuracy  {f(res['balanced_accuracy'])}",
             f"  F1 (crossing)      {f(res['f1'])}", f"  precision          {f(res['precision'])}",
             f"  ROC AUC            {f(res['auc'])}   (on rounded predictions, as the JAAD benchmark reports it: {f(res['auc_rounded'])})",
+            *([f"  threshold          crossing when P(crossing) >= {res['threshold']:.2f}"] if res.get("threshold") is not None else []),
             "  confusion matrix   rows = truth, columns = prediction",
             "                     not-crossing  crossing",
             f"    not-crossing     {tn:12d}  {fp:8d}", f"    crossing         {fn:12d}  {tp:8d}"]
     return "\n".join(rows)
 
 # %% ../nbs/05_learner.ipynb #c063
+THRESHOLD_RANGE = (0.2, 0.8)
+
+def choose_threshold(probs: torch.Tensor, targets: torch.Tensor, metric: str = "accuracy") -> float:
+    "The threshold in `THRESHOLD_RANGE` (steps of 0.01) whose predictions score best on `metric`; the one nearest 0.5 among ties."
+    if metric not in THRESHOLD_SCORES: raise ValueError(f"metric must be one of {', '.join(THRESHOLD_SCORES)}, got {metric!r}")
+    lo, hi = THRESHOLD_RANGE
+    grid = np.round(np.arange(lo, hi + 1e-9, 0.01), 2)
+    y = targets.numpy()
+    scores = np.array([THRESHOLD_SCORES[metric](y, predicted_class(probs, t).numpy()) for t in grid])
+    best = np.flatnonzero(np.isclose(scores, scores.max()))
+    return float(grid[best[np.argmin(abs(grid[best] - 0.5))]])
+
+def fit_threshold(run_dir, data=None, device: str = "auto") -> float:
+    "Choose a run's threshold for its `monitor` metric on the validation split, and save it in its `config.json`."
+    run_dir = Path(run_dir)
+    cfg, model = load_run(run_dir)
+    cfg.threshold = choose_threshold(*predict_probs(model, split_dataset(cfg, "val", data, augment=False), device=device), cfg.monitor)
+    cfg.save(run_dir / "config.json")
+    return cfg.threshold
+
+# %% ../nbs/05_learner.ipynb #c072
 def predict(run_dir, seq_dirs, checkpoint: str = "best.pt", device: str = "auto") -> pd.DataFrame:
     "Class and probability for each sequence folder of frames, with a run's model."
     cfg, model = load_run(run_dir, checkpoint)
     tfm = clip_transform(cfg.crop_size, train=False)
     clips = torch.stack([apply_clip_transform(tfm, load_clip(list_frames(d), cfg.sequence_length)) for d in seq_dirs])
     probs, _ = predict_probs(model, torch.utils.data.TensorDataset(clips, torch.zeros(len(clips), dtype=torch.long)), device=device)
-    return pd.DataFrame(dict(sequence=[str(d) for d in seq_dirs], prediction=[CLASS_NAMES[i] for i in probs.argmax(1)],
-                             probability=probs.max(1).values.numpy().round(4), p_crossing=probs[:, 1].numpy().round(4)))
+    pred = predicted_class(probs, cfg.threshold)
+    return pd.DataFrame(dict(sequence=[str(d) for d in seq_dirs], prediction=[CLASS_NAMES[i] for i in pred],
+                             probability=probs.gather(1, pred[:, None])[:, 0].numpy().round(4), p_crossing=probs[:, 1].numpy().round(4)))
 
-# %% ../nbs/05_learner.ipynb #c068
+# %% ../nbs/05_learner.ipynb #c077
 DEMO_CONFIG = dict(preset="resnet18_frozen", name="demo", weights=None, crop_size=64, hidden_size=128, epochs=8,
                    batch_size=16, seed=0)
 
@@ -414,7 +455,7 @@ def demo(data="data/synthetic", runs_root="models/custom", preset: str | None = 
     if not (data / "labels.csv").is_file():
         print(f"demo: writing the synthetic dataset to {data}")
         make_synthetic(data, n_train=400, n_val=100, n_test=100, size=64, seed=0, progress=progress)
-    settings = {**DEMO_CONFIG, **({"preset": preset} if preset else {})}
+    settings = DEMO_CONFIG if preset is None else dict(preset=preset, name="demo", seed=DEMO_CONFIG["seed"])   # a preset's own settings win
     cfg = make_config(**settings, data=str(data))
     print(f"demo: training {cfg.model_type} ({cfg.backbone}, frozen {cfg.freeze_until}, weights={cfg.weights}) "
           f"for {cfg.epochs} epoch(s) on {resolve_device(cfg.device)}")
