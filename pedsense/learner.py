@@ -30,7 +30,7 @@ from .data import (CLASS_NAMES, DEFAULT_DATA, SPLITS, ClipDataset, DataError, at
 from .train.resnet_lstm import MODELS, build_model, ClipClassifier
 
 # %% auto #0
-__all__ = ['PRESETS', 'DATASETS', 'THRESHOLD_SCORES', 'THRESHOLD_RANGE', 'DEMO_CONFIG', 'TrainConfig', 'make_config',
+__all__ = ['PRESETS', 'DATASETS', 'THRESHOLD_SCORES', 'THRESHOLD_GRID', 'DEMO_CONFIG', 'TrainConfig', 'make_config',
            'resolve_device', 'make_dataloaders', 'clip_dataloaders', 'show_batch', 'clip_splitter', 'clip_learner',
            'fit_cosine', 'new_run_dir', 'save_state_dict', 'RunArtifacts', 'MetricsCSV', 'check_threshold',
            'split_dataset', 'build_run', 'distributed_ctx', 'train', 'plot_metrics', 'show_top_losses', 'load_run',
@@ -413,14 +413,12 @@ def format_results(res: dict) -> str:
     return "\n".join(rows)
 
 # %% ../nbs/05_learner.ipynb #c063
-THRESHOLD_RANGE = (0.2, 0.8)
+THRESHOLD_GRID = np.round(np.arange(0.20, 0.80 + 1e-9, 0.01), 2)   # the thresholds a tuned run may choose from
 
 def choose_threshold(probs: torch.Tensor, targets: torch.Tensor, metric: str = "accuracy") -> float:
-    "The threshold in `THRESHOLD_RANGE` (steps of 0.01) whose predictions score best on `metric`; the one nearest 0.5 among ties."
+    "The threshold of `THRESHOLD_GRID` whose predictions score best on `metric`; the one nearest 0.5 among ties."
     if metric not in THRESHOLD_SCORES: raise ValueError(f"metric must be one of {', '.join(THRESHOLD_SCORES)}, got {metric!r}")
-    lo, hi = THRESHOLD_RANGE
-    grid = np.round(np.arange(lo, hi + 1e-9, 0.01), 2)
-    y = targets.numpy()
+    y, grid = targets.numpy(), THRESHOLD_GRID
     scores = np.array([THRESHOLD_SCORES[metric](y, predicted_class(probs, t).numpy()) for t in grid])
     best = np.flatnonzero(np.isclose(scores, scores.max()))
     return float(grid[best[np.argmin(abs(grid[best] - 0.5))]])
