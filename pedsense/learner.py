@@ -318,7 +318,7 @@ def train(cfg: TrainConfig | None = None, runs_root="models/custom", resume=None
     with contextlib.ExitStack() as stack:
         for c in quiet + [distributed_ctx(learn)]: stack.enter_context(c)
         fit_cosine(learn, cfg.epochs, start_epoch=start, cbs=cbs)
-    if main and cfg.tune_threshold: cfg.threshold = fit_threshold(run_dir)
+    if main and cfg.tune_threshold: cfg.threshold = fit_threshold(run_dir, device=cfg.device)   # on the device the run was given
     return run_dir if main else None
 
 # %% ../nbs/05_learner.ipynb #c040
