@@ -4,8 +4,6 @@
 
 # %% ../nbs/00_data.ipynb #c001
 from __future__ import annotations
-import os, shutil, tempfile
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -16,22 +14,16 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from .core import CLASS_NAMES, SPLITS, DEFAULT_DATA, DataError, atomic_dir, check_choice
+
 # %% auto #0
-__all__ = ['CLASS_NAMES', 'SPLITS', 'LABEL_COLUMNS', 'DEFAULT_DATA', 'IMAGENET_MEAN', 'IMAGENET_STD', 'DataError', 'frame_name',
-           'sequence_dir', 'atomic_path', 'SequenceWriter', 'read_labels', 'sample_indices', 'list_frames', 'load_clip',
-           'clip_transform', 'apply_clip_transform', 'ClipDataset', 'class_weights', 'denormalize', 'show_clip',
-           'plot_class_balance']
+__all__ = ['LABEL_COLUMNS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'frame_name', 'sequence_dir', 'SequenceWriter', 'read_labels',
+           'sample_indices', 'list_frames', 'load_clip', 'clip_transform', 'apply_clip_transform', 'ClipDataset',
+           'class_weights', 'denormalize', 'show_clip', 'plot_class_balance']
 
 # %% ../nbs/00_data.ipynb #c005
-CLASS_NAMES = ("not-crossing", "crossing")
-SPLITS = ("train", "val", "test")
 LABEL_COLUMNS = ("sequence_id", "label", "video_id", "track_id", "start_frame", "end_frame")
-DEFAULT_DATA = Path("data/processed/resnet")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-# %% ../nbs/00_data.ipynb #c007
-class DataError(ValueError):
-    "Bad data on disk; the message names the file and what is wrong."
 
 # %% ../nbs/00_data.ipynb #c008
 def frame_name(i: int) -> str:
@@ -43,25 +35,6 @@ def sequence_dir(root, split: str, sequence_id) -> Path:
     return Path(root) / "sequences" / split / str(sequence_id)
 
 # %% ../nbs/00_data.ipynb #c011
-def _umask() -> int:
-    mask = os.umask(0); os.umask(mask)
-    return mask
-
-@contextmanager
-def atomic_path(path):
-    "Yield a temporary path beside `path`; on success it replaces `path` in one rename, on error it is removed."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes private files; give the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-
-# %% ../nbs/00_data.ipynb #c014
 def _to_image(frame) -> Image.Image:
     if isinstance(frame, Image.Image): return frame.convert("RGB")
     arr = np.asarray(frame)
@@ -73,17 +46,13 @@ class SequenceWriter:
     "The one writer of the on-disk format; the dataset appears at `root` only when `close` succeeds."
     def __init__(self, root, overwrite: bool = False, quality: int = 95):
         self.root, self.quality, self.rows = Path(root), quality, []
-        if self.root.exists() and any(self.root.iterdir()) and not overwrite:
-            raise DataError(f"{self.root}: folder exists and is not empty (pass overwrite=True to replace it)")
-        self.root.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(dir=self.root.parent, prefix=f".{self.root.name}.", suffix=".tmp"))
-        os.chmod(self.tmp, 0o777 & ~_umask())   # mkdtemp makes a private folder; the dataset should not be
+        self._dir = atomic_dir(self.root, overwrite)
+        self.tmp = self._dir.__enter__()
 
     def add(self, split: str, sequence_id, frames: Sequence, label: str,
             video_id="", track_id="", start_frame: int = 0, end_frame: int | None = None):
         "Write one sequence's frames (RGB uint8 arrays or PIL images) and remember its row."
-        if split not in SPLITS: raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if label not in CLASS_NAMES: raise ValueError(f"label must be one of {CLASS_NAMES}, got {label!r}")
+        check_choice("split", split, SPLITS); check_choice("label", label, CLASS_NAMES)
         d = sequence_dir(self.tmp, split, sequence_id)
         d.mkdir(parents=True)
         for i, f in enumerate(frames): _to_image(f).save(d / frame_name(i), quality=self.quality)
@@ -98,25 +67,19 @@ class SequenceWriter:
     def close(self) -> Path:
         "Write `labels.csv` and move the finished dataset to `root`."
         pd.DataFrame(self.rows, columns=list(LABEL_COLUMNS)).to_csv(self.tmp / "labels.csv", index=False)
-        old = None
-        if self.root.exists():
-            old = self.root.with_name(f".{self.root.name}.old")
-            if old.exists(): shutil.rmtree(old)
-            self.root.rename(old)
-        self.tmp.rename(self.root)
-        if old is not None: shutil.rmtree(old)
+        self._dir.__exit__(None, None, None)
         return self.root
 
     def abort(self):
         "Remove everything written so far."
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self._dir.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
     def __enter__(self): return self
     def __exit__(self, exc_type, *_):
         if exc_type is None: self.close()
         else: self.abort()
 
-# %% ../nbs/00_data.ipynb #c021
+# %% ../nbs/00_data.ipynb #c019
 def _missing_dataset(root: Path) -> DataError:
     return DataError(f"{root}: no labels.csv here. Make a dataset with `pedsense synth --out {root}` "
                      f"or `pedsense preprocess jaad`, or point --data at one.")
@@ -130,7 +93,7 @@ def _sequences_on_disk(root: Path) -> dict[str, str]:
                 if s.is_dir(): found[s.name] = split
     return found
 
-# %% ../nbs/00_data.ipynb #c022
+# %% ../nbs/00_data.ipynb #c020
 def read_labels(root) -> pd.DataFrame:
     "Read and check `root/labels.csv` against `root/sequences/*/`; adds `split` and integer `target`."
     root = Path(root)
@@ -153,13 +116,13 @@ def read_labels(root) -> pd.DataFrame:
     df["target"] = df.label.map(CLASS_NAMES.index)
     return df
 
-# %% ../nbs/00_data.ipynb #c028
+# %% ../nbs/00_data.ipynb #c026
 def sample_indices(n_frames: int, seq_len: int) -> list[int]:
     "`seq_len` evenly spaced indices into `range(n_frames)`, first and last included; repeats when `n_frames < seq_len`."
     if n_frames < 1: raise ValueError("cannot sample from an empty sequence")
     return np.linspace(0, n_frames - 1, seq_len).round().astype(int).tolist()
 
-# %% ../nbs/00_data.ipynb #c031
+# %% ../nbs/00_data.ipynb #c029
 def list_frames(seq_dir) -> list[Path]:
     "The frames of a sequence folder in order; a gap or an empty folder is a `DataError`."
     seq_dir = Path(seq_dir)
@@ -172,7 +135,7 @@ def list_frames(seq_dir) -> list[Path]:
         raise DataError(f"{seq_dir / gap}: frame missing ({len(names)} frames, numbered with a gap)")
     return [seq_dir / n for n in names]
 
-# %% ../nbs/00_data.ipynb #c034
+# %% ../nbs/00_data.ipynb #c032
 def load_clip(frames: Sequence[Path], seq_len: int) -> torch.Tensor:
     "Decode `seq_len` evenly sampled frames into a uint8 tensor `(T, 3, H, W)`."
     imgs = []
@@ -183,7 +146,7 @@ def load_clip(frames: Sequence[Path], seq_len: int) -> torch.Tensor:
     if len({im.shape for im in imgs}) > 1: raise DataError(f"{frames[0].parent}: frames differ in size")
     return torch.stack(imgs)
 
-# %% ../nbs/00_data.ipynb #c037
+# %% ../nbs/00_data.ipynb #c035
 def clip_transform(size: int = 224, train: bool = False, flip: bool = True) -> v2.Compose:
     "Transform a uint8 clip `(T, 3, H, W)` into a normalised float clip; random parts are shared by all frames."
     aug = [v2.RandomResizedCrop(size, scale=(0.6, 1.0), ratio=(0.8, 1.25), antialias=True)]
@@ -196,12 +159,12 @@ def apply_clip_transform(tfm, clip: torch.Tensor) -> torch.Tensor:
     "Apply `tfm` once to the whole clip, as a video."
     return tfm(tv_tensors.Video(clip)).as_subclass(torch.Tensor)
 
-# %% ../nbs/00_data.ipynb #c041
+# %% ../nbs/00_data.ipynb #c039
 class ClipDataset(Dataset):
     "Clips of one split: `(T, 3, H, W)` float tensors (ImageNet-normalised) and integer labels."
     def __init__(self, root=DEFAULT_DATA, split: str = "train", seq_len: int = 16, size: int = 224,
                  train: bool | None = None, allow_short: bool = False, flip: bool = True):
-        if split not in SPLITS: raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        check_choice("split", split, SPLITS)
         self.root, self.split, self.seq_len, self.size = Path(root), split, seq_len, size
         df = read_labels(root)
         self.items = df[df.split == split].reset_index(drop=True)
@@ -219,7 +182,7 @@ class ClipDataset(Dataset):
     def __getitem__(self, i):
         return apply_clip_transform(self.tfm, load_clip(self.frames[i], self.seq_len)), self.targets[i]
 
-# %% ../nbs/00_data.ipynb #c046
+# %% ../nbs/00_data.ipynb #c044
 def class_weights(targets, n_classes: int = len(CLASS_NAMES)) -> torch.Tensor:
     "Inverse-frequency class weights `n / (n_classes * count_c)` from integer targets."
     counts = torch.bincount(torch.as_tensor(targets), minlength=n_classes).float()
@@ -227,7 +190,7 @@ def class_weights(targets, n_classes: int = len(CLASS_NAMES)) -> torch.Tensor:
         raise DataError(f"no training samples of class {CLASS_NAMES[int((counts == 0).nonzero()[0])]!r}; cannot weight the loss")
     return counts.sum() / (n_classes * counts)
 
-# %% ../nbs/00_data.ipynb #c049
+# %% ../nbs/00_data.ipynb #c047
 def denormalize(clip: torch.Tensor) -> torch.Tensor:
     "Undo the ImageNet normalisation of a float clip `(T, 3, H, W)`, clamped to [0, 1]."
     m, s = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
@@ -247,7 +210,7 @@ def show_clip(clip: torch.Tensor, label=None, ncols: int = 8, size: float = 1.2,
         axs[0].figure.suptitle(name, fontsize=10)
     return axs
 
-# %% ../nbs/00_data.ipynb #c051
+# %% ../nbs/00_data.ipynb #c049
 def plot_class_balance(df: pd.DataFrame, ax=None):
     "Bar chart of sequences per split and class, from `read_labels`."
     counts = df.groupby(["split", "label"]).size().unstack("label").reindex(index=[s for s in SPLITS if s in set(df.split)], columns=list(CLASS_NAMES)).fillna(0).astype(int)

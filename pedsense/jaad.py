@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_jaad.ipynb #c001
 from __future__ import annotations
-import zipfile, warnings
+import zipfile, zlib, warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -12,7 +12,8 @@ import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from fastprogress.fastprogress import progress_bar
 
-from .data import CLASS_NAMES, DataError, SequenceWriter, atomic_path
+from .core import CLASS_NAMES, DataError, atomic_path
+from .data import SequenceWriter
 
 # %% auto #0
 __all__ = ['BEHAVIOUR_TAGS', 'OCCLUSION', 'SPLIT_TYPES', 'EGO_ACTIONS', 'JaadSource', 'parse_video', 'parse_attributes',
@@ -22,32 +23,27 @@ __all__ = ['BEHAVIOUR_TAGS', 'OCCLUSION', 'SPLIT_TYPES', 'EGO_ACTIONS', 'JaadSou
 
 # %% ../nbs/02_jaad.ipynb #c007
 class JaadSource:
-    "The JAAD annotation folder or zip; `read(rel)` returns a file's bytes, `names(folder)` lists a subfolder."
+    "The JAAD annotation folder or its zip (read alike through `pathlib.Path` and `zipfile.Path`)."
     def __init__(self, path):
         self.path = Path(path)
-        if self.path.is_file() and zipfile.is_zipfile(self.path):
-            self.zip = zipfile.ZipFile(self.path)
-            tops = [n[: -len("annotations/")] for n in self.zip.namelist() if n.endswith("annotations/") and n.count("/") <= 2]
-            if not tops: raise DataError(f"{self.path}: no annotations/ folder in this zip")
-            self.prefix = min(tops, key=len)
-        elif self.path.is_dir():
-            self.zip = None
-            hits = [d for d in (self.path, *self.path.iterdir()) if (d / "annotations").is_dir()]
-            if not hits: raise DataError(f"{self.path}: no annotations/ folder here; expected the JAAD annotation folder or its zip")
-            self.root = hits[0]
-        else: raise DataError(f"{self.path}: not found (expected the JAAD annotation folder or zip)")
+        if self.path.is_dir(): top = self.path
+        elif not self.path.is_file(): raise DataError(f"{self.path}: not found (expected the JAAD annotation folder or its zip)")
+        elif not zipfile.is_zipfile(self.path): raise DataError(f"{self.path}: not a zip file (expected the JAAD annotation folder or its zip)")
+        else: top = zipfile.Path(self.path)
+        hits = [d for d in (top, *(c for c in top.iterdir() if c.is_dir())) if (d / "annotations").is_dir()]
+        if not hits: raise DataError(f"{self.path}: no annotations/ folder here; expected the JAAD annotation folder or its zip")
+        self.root = hits[0]
 
     def names(self, folder: str) -> list[str]:
         "Sorted file names in `folder`."
-        if self.zip: return sorted(n[len(self.prefix + folder) + 1:] for n in self.zip.namelist()
-                                   if n.startswith(f"{self.prefix}{folder}/") and not n.endswith("/"))
         d = self.root / folder
-        return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+        return sorted(p.name for p in d.iterdir() if p.is_file()) if d.is_dir() else []
 
     def read(self, rel: str) -> bytes:
-        "The bytes of the file at `rel`; a missing file is a `DataError` naming it."
-        try: return self.zip.read(self.prefix + rel) if self.zip else (self.root / rel).read_bytes()
+        "The bytes of the file at `rel`; a missing or unreadable file is a `DataError` naming it."
+        try: return (self.root / rel).read_bytes()
         except (KeyError, FileNotFoundError): raise DataError(f"{self.path}: missing {rel}") from None
+        except (zipfile.BadZipFile, zlib.error, OSError) as e: raise DataError(f"{self.path}: {rel} cannot be read ({e})") from None
 
 # %% ../nbs/02_jaad.ipynb #c010
 BEHAVIOUR_TAGS = ("action", "look", "cross", "nod", "hand_gesture", "reaction")

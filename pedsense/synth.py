@@ -11,7 +11,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from fastprogress.fastprogress import progress_bar
 
-from .data import CLASS_NAMES, SPLITS, SequenceWriter
+from .core import CLASS_NAMES, SPLITS
+from .data import SequenceWriter
 
 # %% auto #0
 __all__ = ['draw_pedestrian', 'synth_clip', 'make_synthetic']

@@ -4,6 +4,7 @@
 
 # %% ../../nbs/03_model.ipynb #c001
 from __future__ import annotations
+import inspect
 from collections import OrderedDict
 
 import torch
@@ -12,32 +13,32 @@ import torchvision.models as tvm
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from ..core import Registry, check_choice
+
 # %% auto #0
-__all__ = ['BACKBONES', 'STAGES', 'MODELS', 'WeightsUnavailableError', 'resnet_backbone', 'freeze_backbone',
-           'keep_frozen_bn_eval', 'FrameEncoder', 'ClipClassifier', 'ResNetLSTM', 'TemporalPool', 'LastFrame',
-           'build_model', 'model_summary', 'plot_summary']
+__all__ = ['BACKBONES', 'STAGES', 'MODELS', 'register_model', 'WeightsUnavailableError', 'backbone_weights', 'resnet_backbone',
+           'freeze_backbone', 'keep_frozen_bn_eval', 'TimeBatchNorm', 'FrameEncoder', 'get_model', 'model_params',
+           'make_rnn', 'last_hidden', 'ClipClassifier', 'ResNetLSTM', 'TemporalPool', 'LastFrame', 'model_summary',
+           'plot_summary']
 
 # %% ../../nbs/03_model.ipynb #c005
-BACKBONES = {"resnet18": (tvm.resnet18, tvm.ResNet18_Weights),
-             "resnet34": (tvm.resnet34, tvm.ResNet34_Weights),
-             "resnet50": (tvm.resnet50, tvm.ResNet50_Weights)}
+BACKBONES = ("resnet18", "resnet34", "resnet50")
 STAGES = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool")
 
 class WeightsUnavailableError(RuntimeError):
     "Pretrained weights could not be loaded (usually: offline and not in the torch cache)."
 
 # %% ../../nbs/03_model.ipynb #c006
-def _resolve_weights(backbone: str, weights):
+def backbone_weights(backbone: str, weights="imagenet"):
+    "torchvision's weights for `backbone`: `None` (random), `\"imagenet\"` (its default ImageNet weights) or a weights name."
     if weights is None or weights == "none": return None
-    enum = BACKBONES[backbone][1]
-    if weights in ("imagenet", "DEFAULT"): return enum.DEFAULT
-    return enum[weights] if isinstance(weights, str) else weights
+    return tvm.get_model_weights(backbone).verify("DEFAULT" if weights == "imagenet" else weights)
 
 def resnet_backbone(backbone: str = "resnet50", weights="imagenet") -> tuple[nn.Sequential, int]:
     "A torchvision ResNet without its `fc`, children named as in torchvision, and its feature size."
-    if backbone not in BACKBONES: raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {backbone!r}")
-    w = _resolve_weights(backbone, weights)
-    try: net = BACKBONES[backbone][0](weights=w)
+    check_choice("backbone", backbone, BACKBONES)
+    w = backbone_weights(backbone, weights)
+    try: net = tvm.get_model(backbone, weights=w)
     except Exception as e:
         raise WeightsUnavailableError(
             f"could not load ImageNet weights for {backbone} ({type(e).__name__}: {e}); if you are offline, "
@@ -63,16 +64,22 @@ def keep_frozen_bn_eval(module: nn.Module):
             m.eval()
 
 # %% ../../nbs/03_model.ipynb #c014
+class TimeBatchNorm(nn.BatchNorm1d):
+    "`BatchNorm1d` for per-frame features `(B, T, F)`: each feature standardised over the batch and time."
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, F = x.shape
+        return super().forward(x.reshape(B * T, F)).view(B, T, F)
+
 class FrameEncoder(nn.Module):
     "Per-frame ResNet features: `(B, T, 3, H, W)` -> `(B, T, F)`, frames folded into the batch."
     def __init__(self, backbone: str = "resnet50", weights="imagenet", freeze_until: str = "layer2",
                  feature_norm: str | None = None, proj_dim: int | None = None, channels_last: bool = True):
         super().__init__()
-        if feature_norm not in (None, "none", "batch"): raise ValueError(f"feature_norm must be None or 'batch', got {feature_norm!r}")
+        check_choice("feature_norm", feature_norm, (None, "none", "batch"))
         self.backbone, self.feat_dim = resnet_backbone(backbone, weights)
         self.use_channels_last(channels_last)
         self.frozen = freeze_backbone(self.backbone, freeze_until)
-        self.feat_norm = nn.BatchNorm1d(self.feat_dim) if feature_norm == "batch" else nn.Identity()
+        self.feat_norm = TimeBatchNorm(self.feat_dim) if feature_norm == "batch" else nn.Identity()
         self.proj = nn.Sequential(nn.Linear(self.feat_dim, proj_dim), nn.ReLU()) if proj_dim else nn.Identity()
         self.out_dim = proj_dim or self.feat_dim
 
@@ -96,8 +103,7 @@ class FrameEncoder(nn.Module):
 
     def normalize(self, feats: torch.Tensor) -> torch.Tensor:
         "Feature normalisation and projection of `(B, T, F)` backbone features."
-        B, T, F = feats.shape
-        return self.proj(self.feat_norm(feats.reshape(B * T, F))).view(B, T, -1)
+        return self.proj(self.feat_norm(feats))
 
     def forward(self, x):
         "`(B, T, F)` features from clips `(B, T, 3, H, W)`; a 3-d input is taken as precomputed backbone features (a feature cache)."
@@ -109,8 +115,30 @@ class FrameEncoder(nn.Module):
         return self
 
 # %% ../../nbs/03_model.ipynb #c021
+MODELS = Registry("model type")
+register_model = MODELS.register
+
+def get_model(name: str, **kwargs) -> nn.Module:
+    "The model registered as `name`, built with `kwargs`."
+    return MODELS[name](**kwargs)
+
+def model_params(name: str) -> list[str]:
+    "The keyword arguments the model registered as `name` accepts."
+    return list(inspect.signature(MODELS[name]).parameters)
+
+def make_rnn(rnn: str, input_size: int, hidden_size: int, num_layers: int = 1, bidirectional: bool = False) -> nn.RNNBase:
+    "A batch-first `nn.LSTM` (`rnn=\"lstm\"`) or `nn.GRU` (`\"gru\"`)."
+    check_choice("rnn", rnn, ("lstm", "gru"))
+    return (nn.LSTM if rnn == "lstm" else nn.GRU)(input_size, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional)
+
+def last_hidden(state, bidirectional: bool = False) -> torch.Tensor:
+    "The last layer's final hidden state `(B, H)` from an LSTM's `(h_n, c_n)` or a GRU's `h_n` (both directions concatenated)."
+    h_n = state[0] if isinstance(state, tuple) else state
+    return torch.cat([h_n[-2], h_n[-1]], 1) if bidirectional else h_n[-1]
+
 class ClipClassifier(nn.Module):
-    "Base of the clip models: `forward(clips) = classify(encoder(clips))`; `hparams` rebuilds the model."
+    "Base of the clip models: `forward(clips) = classify(encoder(clips))`."
+    reads = "clips"     # what a dataset must give the model: clips (B, T, 3, H, W)
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         "Logits `(B, num_classes)` for clips `(B, T, 3, H, W)`."
         return self.classify(self.encoder(x))
@@ -120,55 +148,41 @@ class ClipClassifier(nn.Module):
         raise NotImplementedError
 
 # %% ../../nbs/03_model.ipynb #c022
+@register_model("resnet-lstm")
 class ResNetLSTM(ClipClassifier):
     "ResNet per frame, then an LSTM (or GRU) over time; logits from the last hidden state."
-    def __init__(self, num_classes: int = 2, backbone: str = "resnet50", hidden_size: int = 256, num_layers: int = 1,
+    def __init__(self, *, num_classes: int = 2, backbone: str = "resnet50", hidden_size: int = 256, num_layers: int = 1,
                  dropout: float = 0.3, freeze_until: str = "layer2", weights="imagenet", feature_norm: str | None = None,
                  rnn: str = "lstm", bidirectional: bool = False, proj_dim: int | None = None):
         super().__init__()
-        self.hparams = dict(num_classes=num_classes, backbone=backbone, hidden_size=hidden_size, num_layers=num_layers,
-                            dropout=dropout, freeze_until=freeze_until, feature_norm=feature_norm, rnn=rnn,
-                            bidirectional=bidirectional, proj_dim=proj_dim)
-        if rnn not in ("lstm", "gru"): raise ValueError(f"rnn must be 'lstm' or 'gru', got {rnn!r}")
         self.encoder = FrameEncoder(backbone, weights, freeze_until, feature_norm, proj_dim)
-        self.rnn = (nn.LSTM if rnn == "lstm" else nn.GRU)(self.encoder.out_dim, hidden_size, num_layers,
-                                                           batch_first=True, bidirectional=bidirectional)
+        self.rnn = make_rnn(rnn, self.encoder.out_dim, hidden_size, num_layers, bidirectional)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
 
     def classify(self, feats):
-        _, h = self.rnn(feats)
-        h_n = h[0] if isinstance(h, tuple) else h                 # LSTM returns (h_n, c_n), GRU h_n
-        last = torch.cat([h_n[-2], h_n[-1]], 1) if self.rnn.bidirectional else h_n[-1]
-        return self.fc(self.dropout(last))
+        _, state = self.rnn(feats)
+        return self.fc(self.dropout(last_hidden(state, self.rnn.bidirectional)))
 
 # %% ../../nbs/03_model.ipynb #c040
+@register_model("temporal-pool")
 class TemporalPool(ClipClassifier):
     "ResNet per frame, features averaged over time, then a linear classifier: sees every frame, not their order."
-    def __init__(self, num_classes: int = 2, backbone: str = "resnet18", dropout: float = 0.3, freeze_until: str = "layer2",
+    def __init__(self, *, num_classes: int = 2, backbone: str = "resnet18", dropout: float = 0.3, freeze_until: str = "layer2",
                  weights="imagenet", feature_norm: str | None = None, proj_dim: int | None = None):
         super().__init__()
-        self.hparams = dict(num_classes=num_classes, backbone=backbone, dropout=dropout, freeze_until=freeze_until,
-                            feature_norm=feature_norm, proj_dim=proj_dim)
         self.encoder = FrameEncoder(backbone, weights, freeze_until, feature_norm, proj_dim)
         self.dropout, self.fc = nn.Dropout(dropout), nn.Linear(self.encoder.out_dim, num_classes)
 
     def classify(self, feats): return self.fc(self.dropout(feats.mean(1)))
 
+@register_model("last-frame")
 class LastFrame(TemporalPool):
     "ResNet on the last frame only, then a linear classifier: sees no motion at all."
     def forward(self, x): return self.classify(self.encoder(x[:, -1:]))
     def classify(self, feats): return self.fc(self.dropout(feats[:, -1]))
 
-# %% ../../nbs/03_model.ipynb #c043
-MODELS = {"resnet-lstm": ResNetLSTM, "temporal-pool": TemporalPool, "last-frame": LastFrame}
-
-def build_model(model_type: str = "resnet-lstm", weights="imagenet", **hparams) -> ClipClassifier:
-    "A clip model by name (`resnet-lstm`, `temporal-pool`, `last-frame`) with its hyper-parameters."
-    if model_type not in MODELS: raise ValueError(f"model type must be one of {', '.join(MODELS)}, got {model_type!r}")
-    return MODELS[model_type](weights=weights, **hparams)
-
-# %% ../../nbs/03_model.ipynb #c046
+# %% ../../nbs/03_model.ipynb #c045
 def model_summary(model: ClipClassifier, clip_shape=(1, 16, 3, 224, 224)) -> pd.DataFrame:
     "Stages of a clip model with output shapes and (trainable) parameter counts, from one forward pass."
     stages = [(f"backbone.{n}", c) for n, c in model.encoder.backbone.named_children()]
@@ -189,7 +203,7 @@ def model_summary(model: ClipClassifier, clip_shape=(1, 16, 3, 224, 224)) -> pd.
     return pd.DataFrame([dict(stage=n, output=shapes.get(n), params=sum(p.numel() for p in m.parameters()),
                               trainable=sum(p.numel() for p in m.parameters() if p.requires_grad)) for n, m in stages])
 
-# %% ../../nbs/03_model.ipynb #c049
+# %% ../../nbs/03_model.ipynb #c048
 def plot_summary(summary: pd.DataFrame, title: str = ""):
     "Draw a model summary: one box per stage with its output shape, frozen stages grey, trainable blue."
     fig, ax = plt.subplots(figsize=(max(8, 1.4 * len(summary)), 2.6))
