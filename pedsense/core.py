@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_core.ipynb #c002
 from __future__ import annotations
-import os, pickle, shutil, tempfile, zipfile
+import os, pickle, shutil, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable
@@ -60,7 +60,7 @@ def atomic_dir(path, overwrite: bool = False):
     "Yield a temporary folder beside `path`; on success it becomes `path` (replacing it if `overwrite`), on error it is removed."
     path = Path(path)
     if path.exists() and (not path.is_dir() or any(path.iterdir())) and not overwrite:
-        raise DataError(f"{path}: exists and is not an empty folder (choose another place, or overwrite it: CLI --overwrite)")
+        raise DataError(f"{path}: exists and is not an empty folder (choose another folder, or replace it: --overwrite on the command line, overwrite=True in Python)")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
@@ -84,8 +84,10 @@ def load_checkpoint(path):
     if not path.is_file(): raise DataError(f"{path}: no such checkpoint")
     try: return torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as e:
-        raise DataError(f"{path}: refused: it holds Python objects, not only tensors and numbers, and loading it could run code") from None
-    except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError) as e:
+        if "GLOBAL" in str(e):                 # weights_only met a class or function: the file wants to build objects
+            raise DataError(f"{path}: refused: it holds Python objects, not only tensors and numbers, and loading it could run code") from None
+        raise DataError(f"{path}: cannot be read as a checkpoint (not a torch file)") from None
+    except Exception as e:                 # EOFError, RuntimeError, IndexError, ...: whatever a broken file makes torch raise
         raise DataError(f"{path}: cannot be read as a checkpoint (truncated or not a torch file: {type(e).__name__})") from None
 
 # %% ../nbs/90_core.ipynb #c019

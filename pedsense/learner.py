@@ -4,43 +4,45 @@
 
 # %% ../nbs/05_learner.ipynb #c001
 from __future__ import annotations
-import contextlib, dataclasses, datetime, inspect, json, os
+import dataclasses, hashlib, json, math, os
 from dataclasses import dataclass, field, asdict
 from functools import partial
 from pathlib import Path
 
-import numpy as np, pandas as pd, torch
+import numpy as np, torch
 import matplotlib.pyplot as plt
 from sklearn import metrics as skm
-from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import Subset
-from fastai.callback.core import Callback
-from fastai.callback.progress import CSVLogger
+from torch.utils.data import Dataset, Subset
+from fastai import torch_core
 from fastai.callback.schedule import ParamScheduler, SchedCos
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy, BalancedAccuracy, F1Score, RocAucBinary
 from fastai.optimizer import Adam
-from fastai.torch_core import default_device, num_distrib, rank_distrib, set_seed
+from fastcore.basics import patch
 import fastai.callback.fp16, fastai.callback.schedule, fastai.callback.progress  # patch to_fp16, lr_find, no_bar onto Learner
 
-from .data import (CLASS_NAMES, DEFAULT_DATA, SPLITS, ClipDataset, DataError, atomic_path, class_weights,
-                           clip_transform, apply_clip_transform, list_frames, load_clip, read_labels, show_clip)
-from .train.resnet_lstm import MODELS, build_model, ClipClassifier
+from .core import CLASS_NAMES, DEFAULT_DATA, DataError, atomic_path, check_choice, load_checkpoint, save_checkpoint
+from .data import ClipDataset, class_weights, read_labels, show_clip
+from .train.resnet_lstm import MODELS, FrameEncoder, get_model, model_params
+from .hidden_state import encode_clips
+from .trajectory import FusionDataset, TrajectoryDataset
 
 # %% auto #0
-__all__ = ['PRESETS', 'DATASETS', 'THRESHOLD_SCORES', 'THRESHOLD_GRID', 'DEMO_CONFIG', 'TrainConfig', 'make_config',
-           'resolve_device', 'make_dataloaders', 'clip_dataloaders', 'show_batch', 'clip_splitter', 'clip_learner',
-           'fit_cosine', 'new_run_dir', 'save_state_dict', 'RunArtifacts', 'MetricsCSV', 'check_threshold',
-           'split_dataset', 'build_run', 'distributed_ctx', 'train', 'plot_metrics', 'show_top_losses', 'load_run',
-           'predict_probs', 'predicted_class', 'clip_metrics', 'evaluate', 'format_results', 'choose_threshold',
-           'fit_threshold', 'predict', 'demo']
+__all__ = ['MONITORS', 'THRESHOLD_SCORES', 'PRESETS', 'TrainConfig', 'RunResults', 'read_run_json', 'write_run_json',
+           'make_config', 'resolve_device', 'make_dataloaders', 'clip_dataloaders', 'show_batch', 'clip_splitter',
+           'clip_learner', 'fit_cosine', 'dataset_fingerprint', 'cache_path', 'CachedFeatures', 'split_dataset',
+           'build_run']
 
 # %% ../nbs/05_learner.ipynb #c005
+MONITORS = ("accuracy", "balanced_accuracy_score", "f1_score", "roc_auc_score")   # the validation metrics, as fastai names them
+THRESHOLD_SCORES = {"accuracy": skm.accuracy_score, "balanced_accuracy_score": skm.balanced_accuracy_score,
+                    "f1_score": partial(skm.f1_score, zero_division=0)}   # the monitor metrics a decision threshold changes
+
 @dataclass
 class TrainConfig:
-    "Everything a training run needs; saved as the run's `config.json`."
+    "The settings of a training run; `config.json` stores them beside the run's results."
     name: str = "resnet_lstm"
     model_type: str = "resnet-lstm"
     backbone: str = "resnet50"
@@ -62,43 +64,93 @@ class TrainConfig:
     learning_rate: float = 1e-4
     weight_decay: float = 1e-4
     weighted_loss: bool = True
-    cache_features: bool = False      # train on cached backbone features (whole backbone frozen; lesson 06)
+    cache_features: bool = False      # train on cached backbone features (whole backbone frozen, no augmentation)
     augment: bool = True              # augment the training clips (random crop, flip, colour jitter)
     seed: int = 42
     workers: int = 0
     device: str = "auto"
     max_items: int | None = None
-    features: str | None = None       # trajectory inputs of lesson 05a's models, e.g. "offsets,ego"
-    input_dim: int | None = None      # their per-frame input size, set from the data
-    fusion: str | None = None         # how lesson 05a's fusion model combines its two streams
+    features: str = "offsets,ego"     # trajectory inputs of the box-gru and fusion models (lesson 03a)
+    fusion: str = "concat"            # how the fusion model combines its two streams: concat, add or bilinear
     data: str = str(DEFAULT_DATA)
-    monitor: str = "accuracy"         # the validation metric whose best epoch is best.pt: accuracy, f1_score, ...
+    monitor: str = "accuracy"         # the validation metric whose best epoch is best.pt
     threshold: float | None = None    # P(crossing) from which a clip is called crossing; None: the likelier class
-    tune_threshold: bool = False      # after training, set `threshold` to the one that maximises `monitor` on validation
-    best_val_score: float | None = None
-    best_epoch: int | None = None
+    tune_threshold: bool = False      # after training, choose the threshold that maximises `monitor` on validation
 
-    def model_kwargs(self) -> dict:
-        "The hyper-parameters the chosen model type accepts."
-        if self.model_type not in MODELS: raise ValueError(f"model type must be one of {', '.join(MODELS)}, got {self.model_type!r}")
-        accepted = inspect.signature(MODELS[self.model_type]).parameters
-        return {k: v for k, v in asdict(self).items() if k in accepted and k != "weights"}
+    def __post_init__(self):
+        for k in ("weights", "feature_norm"):
+            if getattr(self, k) == "none": setattr(self, k, None)      # the command line's word for None
 
-    def save(self, path):
-        "Write as JSON, atomically."
-        with atomic_path(path) as tmp: tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, path) -> "TrainConfig":
-        "Read a `config.json`; unknown keys are an error naming the file."
-        path = Path(path)
-        if not path.is_file(): raise DataError(f"{path}: no such file (is this a run folder?)")
-        d = json.loads(path.read_text())
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown: raise DataError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
-        return cls(**d)
+    def model_kwargs(self, **overrides) -> dict:
+        "The settings the chosen model accepts (`overrides` first), e.g. `ResNetLSTM(**cfg.model_kwargs(weights=None))`."
+        settings = {**asdict(self), **overrides}
+        return {k: settings[k] for k in model_params(self.model_type) if k in settings}
 
 # %% ../nbs/05_learner.ipynb #c007
+def _positive(name, v, zero_ok=False):
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v >= 0 if zero_ok else v > 0)
+    if not ok: raise ValueError(f"{name} must be a {'non-negative' if zero_ok else 'positive'} number, got {v!r}")
+
+@patch
+def check(self: TrainConfig) -> TrainConfig:
+    "Refuse settings that cannot train, before anything is read or written; returns the config."
+    check_choice("model type", self.model_type, MODELS); check_choice("monitor", self.monitor, MONITORS)
+    check_choice("device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
+    for k in ("epochs", "batch_size", "sequence_length", "learning_rate"): _positive(k, getattr(self, k))
+    for k in ("weight_decay", "workers"): _positive(k, getattr(self, k), zero_ok=True)
+    if self.crop_size < 32: raise ValueError(f"crop_size must be at least 32 pixels (a ResNet halves it five times), got {self.crop_size}")
+    if not self.name or Path(self.name).name != self.name or self.name in (".", ".."):
+        raise ValueError(f"name must be a plain folder name (no / or ..), got {self.name!r}")
+    if self.threshold is not None and not 0 < self.threshold < 1: raise ValueError(f"threshold must be between 0 and 1, got {self.threshold}")
+    if (self.threshold is not None or self.tune_threshold) and self.num_classes != 2: raise ValueError("a decision threshold needs two classes")
+    if self.tune_threshold: check_choice("tune_threshold needs monitor, which", self.monitor, THRESHOLD_SCORES)
+    if self.cache_features and self.freeze_until != "all": raise ValueError("cache_features needs the whole backbone frozen (freeze_until='all')")
+    if self.cache_features and self.augment: raise ValueError("cache_features computes each clip's features once, so it cannot augment: set augment=False")
+    return self
+
+# %% ../nbs/05_learner.ipynb #c008
+@dataclass
+class RunResults:
+    "What a run found, recorded beside its settings in `config.json`."
+    best_epoch: int | None = None
+    best_val_score: float | None = None   # the `monitor` metric at the best epoch
+    best_val_acc: float | None = None     # validation accuracy at the best epoch, whatever `monitor` chose it
+    tuned_threshold: float | None = None  # the threshold `tune_threshold` chose on validation
+
+_LEGACY_KEYS = {"input_dim"}              # written by earlier versions; ignored
+_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str, "list": list, "None": type(None)}
+
+def _check_types(path, d: dict, cls):
+    for f in dataclasses.fields(cls):
+        if f.name not in d: continue
+        ok = tuple(t for name in f.type.split("|") for t in np.atleast_1d(_TYPES[name.strip()]))
+        v = d[f.name]
+        if not isinstance(v, ok) or (isinstance(v, bool) and bool not in ok):
+            raise DataError(f"{path}: {f.name} must be {f.type}, got {v!r}")
+
+def read_run_json(path) -> tuple[TrainConfig, RunResults]:
+    "The settings and results in a run's `config.json`; a bad file is one line naming it and the key."
+    path = Path(path)
+    if not path.is_file(): raise DataError(f"{path}: no such file (is this a run folder?)")
+    try: d = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(d, dict): raise DataError(f"{path}: expected a JSON object of settings, got {type(d).__name__}")
+    fields = {c: {f.name for f in dataclasses.fields(c)} for c in (TrainConfig, RunResults)}
+    unknown = set(d) - fields[TrainConfig] - fields[RunResults] - _LEGACY_KEYS
+    if unknown: raise DataError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
+    for c in (TrainConfig, RunResults): _check_types(path, d, c)
+    return tuple(c(**{k: v for k, v in d.items() if k in fields[c]}) for c in (TrainConfig, RunResults))
+
+def write_run_json(path, cfg: TrainConfig, results: RunResults | None = None):
+    "Write a run's settings and results as one JSON object, atomically."
+    with atomic_path(path) as tmp: tmp.write_text(json.dumps({**asdict(cfg), **asdict(results or RunResults())}, indent=2) + "\n")
+
+@patch(cls_method=True)
+def load(cls: TrainConfig, path) -> TrainConfig:
+    "The settings of a run's `config.json`."
+    return read_run_json(path)[0]
+
+# %% ../nbs/05_learner.ipynb #c010
 PRESETS = {
     "resnet50": dict(backbone="resnet50", freeze_until="layer2"),
     "resnet34": dict(backbone="resnet34", freeze_until="layer2"),
@@ -109,19 +161,21 @@ PRESETS = {
 }
 
 def make_config(preset: str | None = None, **overrides) -> TrainConfig:
-    "A `TrainConfig` from the defaults, then a preset, then explicit overrides."
-    if preset is not None and preset not in PRESETS: raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    "A checked `TrainConfig` from the defaults, then a preset, then explicit overrides; cached features turn augmentation off."
+    if preset is not None: check_choice("preset", preset, PRESETS)
     unknown = set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)}
     if unknown: raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    return TrainConfig(**{**(PRESETS[preset] if preset else {}), **overrides})
+    settings = {**(PRESETS[preset] if preset else {}), **overrides}
+    if settings.get("cache_features"): settings.setdefault("augment", False)
+    return TrainConfig(**settings).check()
 
-# %% ../nbs/05_learner.ipynb #c010
+# %% ../nbs/05_learner.ipynb #c015
 def resolve_device(device: str = "auto") -> torch.device:
     "`auto` picks CUDA when available, else CPU; `cpu` and `cuda` are taken as they are (one GPU per process when distributed)."
     if device == "auto" and not torch.cuda.is_available(): return torch.device("cpu")
     if device.startswith("cuda") and not torch.cuda.is_available(): raise ValueError("device 'cuda' asked for, but no GPU is available")
-    if device in ("auto", "cuda") and num_distrib() > 1: return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return default_device(True) if device == "auto" else torch.device(device)
+    if device in ("auto", "cuda") and torch_core.num_distrib() > 1: return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch_core.default_device(True) if device == "auto" else torch.device(device)
 
 def _limit(ds, n):
     if n is None or n >= len(ds): return ds
@@ -145,10 +199,10 @@ def clip_dataloaders(data=DEFAULT_DATA, seq_len: int = 16, size: int = 224, bs: 
     splits = set(read_labels(data).split)
     for s in ("train", "val"):
         if s not in splits: raise DataError(f"{Path(data)/'sequences'/s}: no {s} split (a dataset needs train and val)")
-    ds = {s: ClipDataset(data, s, seq_len, size) for s in SPLITS if s in splits}
+    ds = {s: ClipDataset(data, s, seq_len, size) for s in ("train", "val", "test") if s in splits}
     return make_dataloaders(ds["train"], ds["val"], ds.get("test"), bs, workers, device, max_items)
 
-# %% ../nbs/05_learner.ipynb #c014
+# %% ../nbs/05_learner.ipynb #c019
 def show_batch(dls: DataLoaders, n: int = 3, frames: int = 8, size: float = 1.0):
     "Show `n` clips of a training batch, `frames` evenly spaced frames each, titled with their labels."
     xb, yb = dls.one_batch()
@@ -160,8 +214,8 @@ def show_batch(dls: DataLoaders, n: int = 3, frames: int = 8, size: float = 1.0)
         axs[r, 0].set_title(f"{CLASS_NAMES[int(yb[r])]}  t={idx[0]}", fontsize=7, loc="left")
     return fig
 
-# %% ../nbs/05_learner.ipynb #c017
-def clip_splitter(model: ClipClassifier) -> list[list]:
+# %% ../nbs/05_learner.ipynb #c022
+def clip_splitter(model: torch.nn.Module) -> list[list]:
     "Parameter groups: the backbone stages the model froze, then everything else (one group without a backbone)."
     if not hasattr(model, "encoder"): return [list(model.parameters())]
     frozen = set(getattr(model.encoder, "frozen", []))
@@ -170,7 +224,7 @@ def clip_splitter(model: ClipClassifier) -> list[list]:
     rest = [p for p in model.parameters() if id(p) not in ids]
     return [g0, rest] if g0 else [rest]
 
-def clip_learner(dls: DataLoaders, model: ClipClassifier, lr: float = 1e-4, wd: float = 1e-4, path=None, cbs=None,
+def clip_learner(dls: DataLoaders, model: torch.nn.Module, lr: float = 1e-4, wd: float = 1e-4, path=None, cbs=None,
                  weighted_loss: bool = True) -> Learner:
     "A fastai `Learner` for clip classification: (class-weighted) cross-entropy, AdamW, clip metrics, frozen-aware splitter."
     weights = class_weights(dls.train_ds.targets).to(dls.device) if weighted_loss else None
@@ -180,284 +234,60 @@ def clip_learner(dls: DataLoaders, model: ClipClassifier, lr: float = 1e-4, wd: 
     if dls.device.type == "cuda": learn.to_fp16()
     return learn
 
-# %% ../nbs/05_learner.ipynb #c023
+# %% ../nbs/05_learner.ipynb #c028
 def fit_cosine(learn: Learner, epochs: int, lr: float | None = None, start_epoch: int = 0, cbs=None):
     "Train for `epochs` with the learning rate annealed from `lr` to `lr/100` along a cosine."
     lr = lr or learn.lr
     sched = ParamScheduler({"lr": SchedCos(lr, lr / 100)})
     learn.fit(epochs, lr, start_epoch=start_epoch, cbs=[sched] + list(cbs or []))
 
-# %% ../nbs/05_learner.ipynb #c027
-def new_run_dir(name: str, root="models/custom") -> Path:
-    "A fresh run folder `root/{name}_{YYYYmmdd_HHMMSS}` (a suffix is added if that second is taken)."
-    stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
-    d, k = Path(root) / f"{name}_{stamp}", 1
-    while d.exists(): d, k = Path(root) / f"{name}_{stamp}_{k}", k + 1
-    d.mkdir(parents=True)
-    return d
-
-def save_state_dict(state: dict, path):
-    "Save `state` with `torch.save`, atomically: the old file survives a crash."
-    with atomic_path(path) as tmp: torch.save(state, tmp)
-
-# %% ../nbs/05_learner.ipynb #c028
-class RunArtifacts(Callback):
-    "After each epoch: save `last.pt` and `train_state.pt`, and `best.pt` + `config.json` when the `cfg.monitor` metric improves."
-    order = 70   # after the Recorder has the epoch's metrics
-    def __init__(self, run_dir, cfg: TrainConfig):
-        self.run_dir, self.cfg, self.monitor = Path(run_dir), cfg, cfg.monitor
-
-    def after_epoch(self):
-        if not len(self.recorder.values[-1]): return           # an epoch skipped on resume: nothing to save
-        names = self.recorder.metric_names[1:-1]              # drop 'epoch' and 'time'
-        value = float(dict(zip(names, self.recorder.values[-1]))[self.monitor])
-        model = self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        if self.cfg.best_val_score is None or value > self.cfg.best_val_score:
-            save_state_dict(state, self.run_dir / "best.pt")
-            self.cfg.best_val_score, self.cfg.best_epoch = value, self.epoch
-            self.cfg.save(self.run_dir / "config.json")
-        save_state_dict(state, self.run_dir / "last.pt")
-        save_state_dict({"epoch": self.epoch, "opt": self.opt.state_dict(), "best_val_score": self.cfg.best_val_score,
-                         "best_epoch": self.cfg.best_epoch}, self.run_dir / "train_state.pt")
-
-# %% ../nbs/05_learner.ipynb #c030
-class MetricsCSV(CSVLogger):
-    "fastai's `CSVLogger`, appending without a second header and without rows for epochs skipped on resume."
-    def before_fit(self):
-        if hasattr(self, "gather_preds"): return
-        path = self.path / self.fname
-        fresh = not (self.append and path.is_file() and path.stat().st_size)
-        self.file = path.open("w" if fresh else "a")
-        if fresh: self.file.write(",".join(self.recorder.metric_names) + "\n")
-        self.old_logger, self.learn.logger = self.logger, self._write_line
-
-    def _write_line(self, log):
-        if len(self.recorder.values) and not len(self.recorder.values[-1]): return self.old_logger(log)
-        super()._write_line(log)
-
 # %% ../nbs/05_learner.ipynb #c032
-DATASETS = {}   # model type -> f(cfg, data, split, augment) -> Dataset, for models that do not only read clips (lesson 05a)
-THRESHOLD_SCORES = {"accuracy": skm.accuracy_score, "balanced_accuracy_score": skm.balanced_accuracy_score,
-                    "f1_score": partial(skm.f1_score, zero_division=0)}   # the monitor metrics a threshold changes
+def dataset_fingerprint(data) -> str:
+    "A hash of a dataset's contents: labels.csv and the size and modification time of every frame."
+    h = hashlib.sha256((Path(data) / "labels.csv").read_bytes())
+    for p in sorted((Path(data) / "sequences").rglob("*.jpg")):
+        st = p.stat(); h.update(f"{p.relative_to(data)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
 
-def check_threshold(cfg: TrainConfig):
-    "Refuse a threshold outside (0, 1) or for more than two classes, and tuning it for a metric that no threshold changes."
-    if cfg.threshold is not None and not 0 < cfg.threshold < 1: raise ValueError(f"threshold must be between 0 and 1, got {cfg.threshold}")
-    if (cfg.threshold is not None or cfg.tune_threshold) and cfg.num_classes != 2: raise ValueError("a decision threshold needs two classes")
-    if cfg.tune_threshold and cfg.monitor not in THRESHOLD_SCORES:
-        raise ValueError(f"tune_threshold needs monitor to be one of {', '.join(THRESHOLD_SCORES)}, got {cfg.monitor!r}")
+def cache_path(data, cfg: TrainConfig, split: str) -> Path:
+    "Where the cached backbone features of one split live, keyed by backbone, weights, size, length and contents."
+    seed = cfg.seed if cfg.weights is None else None      # a random backbone is as its seed made it
+    key = hashlib.sha256(json.dumps([cfg.backbone, cfg.weights, seed, cfg.crop_size, cfg.sequence_length, dataset_fingerprint(data)]).encode())
+    return Path(data) / ".cache" / f"features_{split}_{cfg.backbone}_{key.hexdigest()[:12]}.pt"
 
-def split_dataset(cfg: TrainConfig, split: str, data=None, augment: bool | None = None):
-    "The dataset of one split for `cfg`'s model type (clips unless the type registered its own); augmented for train by default."
+class CachedFeatures(Dataset):
+    "Backbone features `(T, F)` and labels of one split, computed once and stored under the dataset folder."
+    def __init__(self, data, cfg: TrainConfig, split: str = "train", progress: bool = True):
+        if cfg.freeze_until != "all": raise ValueError("feature caching needs the whole backbone frozen (freeze_until='all')")
+        self.path, self.vocab = cache_path(data, cfg, split), list(CLASS_NAMES)
+        try: self.feats, self.targets = (load_checkpoint(self.path)[k] for k in ("feats", "targets"))
+        except (DataError, KeyError, TypeError):          # missing, truncated or foreign: compute it (again)
+            torch.manual_seed(cfg.seed)
+            enc = FrameEncoder(cfg.backbone, cfg.weights, "all").eval()
+            ds = ClipDataset(data, split, cfg.sequence_length, cfg.crop_size, train=False)
+            self.feats, self.targets = encode_clips(enc, ds, bs=16, progress=progress)
+            save_checkpoint({"feats": self.feats, "targets": self.targets}, self.path)
+    def __len__(self): return len(self.targets)
+    def __getitem__(self, i): return self.feats[i], self.targets[i]
+
+# %% ../nbs/05_learner.ipynb #c033
+def split_dataset(cfg: TrainConfig, split: str, data=None, augment: bool | None = None) -> Dataset:
+    "The dataset of one split in the form `cfg`'s model reads (clips, trajectories, both, or cached features)."
     data, augment = data or cfg.data, (split == "train" and cfg.augment) if augment is None else augment
-    if cfg.cache_features:
-        if "cached" not in DATASETS: raise ValueError("cache_features needs the feature cache: import pedsense.bench first")
-        return DATASETS["cached"](cfg, data, split, augment)
-    if cfg.model_type in DATASETS: return DATASETS[cfg.model_type](cfg, data, split, augment)
+    if cfg.cache_features: return CachedFeatures(data, cfg, split, progress=False)
+    reads = getattr(MODELS[cfg.model_type], "reads", "clips")
+    if reads == "trajectories": return TrajectoryDataset(data, split, cfg.features)
+    if reads == "clips+trajectories": return FusionDataset(data, split, cfg.sequence_length, cfg.crop_size, cfg.features, train=augment)
     return ClipDataset(data, split, cfg.sequence_length, cfg.crop_size, train=augment)
 
-def build_run(cfg: TrainConfig, data=None) -> tuple[Learner, ClipClassifier]:
+def build_run(cfg: TrainConfig, data=None) -> tuple[Learner, torch.nn.Module]:
     "The `Learner` and model for `cfg` (data from `data` or `cfg.data`)."
-    check_threshold(cfg)
-    set_seed(cfg.seed, reproducible=True)
+    cfg.check()
+    torch_core.set_seed(cfg.seed, reproducible=True)
     ds = {s: split_dataset(cfg, s, data) for s in ("train", "val")}
     try: ds["test"] = split_dataset(cfg, "test", data)
     except DataError: ds["test"] = None                 # no test split: fine for training
     dls = make_dataloaders(ds["train"], ds["val"], ds["test"], cfg.batch_size, cfg.workers, cfg.device, cfg.max_items)
-    set_seed(cfg.seed, reproducible=True)   # the model's random init does not depend on what building the data drew
-    model = build_model(cfg.model_type, weights=cfg.weights, **cfg.model_kwargs())
-    learn = clip_learner(dls, model, cfg.learning_rate, cfg.weight_decay, weighted_loss=cfg.weighted_loss)
-    names = [m.name for m in learn.metrics]
-    if cfg.monitor not in names: raise ValueError(f"monitor must be one of {', '.join(names)}, got {cfg.monitor!r}")
-    return learn, model
-
-def _broadcast_on_backend_device(self, t, rank):
-    "fastai's `DistributedDL._broadcast` puts the sample order on CUDA, which only nccl needs; gloo (CPU) needs it on the CPU."
-    t = torch.tensor(t, dtype=torch.long, device="cuda" if torch.distributed.get_backend() == "nccl" else "cpu")
-    torch.distributed.broadcast(t, rank)
-    return t.cpu().tolist()
-
-@contextlib.contextmanager
-def distributed_ctx(learn: Learner):
-    "fastai's `distrib_ctx` (Accelerate's DDP) when launched as several processes; CPU processes talk over gloo. Else a no-op."
-    if num_distrib() <= 1:
-        yield learn; return
-    import fastai.distributed as fdist   # needs `accelerate`
-    fdist.DistributedDL._broadcast = _broadcast_on_backend_device
-    cpu = learn.dls.device.type == "cpu"
-    try:
-        with learn.distrib_ctx(sync_bn=not cpu, cpu=cpu): yield learn   # SyncBatchNorm is GPU-only
-    finally: fdist.teardown_distrib()
-
-def train(cfg: TrainConfig | None = None, runs_root="models/custom", resume=None, progress: bool = True, cbs=None) -> Path | None:
-    "Train a clip model as `cfg` says; returns the run folder (`None` in a distributed run's other processes). `resume` continues that run."
-    if resume is not None:
-        run_dir = Path(resume)
-        cfg = TrainConfig.load(run_dir / "config.json")
-        if not (run_dir / "train_state.pt").is_file(): raise DataError(f"{run_dir/'train_state.pt'}: missing, cannot resume this run")
-    else:
-        cfg = cfg or TrainConfig()
-        run_dir = None
-    learn, model = build_run(cfg)
-    start = 0
-    if resume is not None:
-        model.load_state_dict(torch.load(run_dir / "last.pt", weights_only=True))
-        state = torch.load(run_dir / "train_state.pt", weights_only=False)
-        learn.create_opt(); learn.opt.load_state_dict(state["opt"])
-        start = state["epoch"] + 1
-    main = rank_distrib() == 0          # only the main process writes the run folder
-    if resume is None and main:
-        run_dir = new_run_dir(cfg.name, runs_root)
-        cfg.save(run_dir / "config.json")
-    if main:
-        learn.path = run_dir
-        cbs = [RunArtifacts(run_dir, cfg), MetricsCSV("metrics.csv", append=resume is not None)] + list(cbs or [])
-    if start >= cfg.epochs: return run_dir if main else None
-    quiet = [learn.no_bar(), learn.no_logging()] if not progress else []
-    with contextlib.ExitStack() as stack:
-        for c in quiet + [distributed_ctx(learn)]: stack.enter_context(c)
-        fit_cosine(learn, cfg.epochs, start_epoch=start, cbs=cbs)
-    if main and cfg.tune_threshold: cfg.threshold = fit_threshold(run_dir, device=cfg.device)   # on the device the run was given
-    return run_dir if main else None
-
-# %% ../nbs/05_learner.ipynb #c040
-def plot_metrics(run_dir, ax=None):
-    "Training curves of a run from its `metrics.csv`: losses and validation metrics per epoch."
-    log = pd.read_csv(Path(run_dir) / "metrics.csv")
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3))
-    log.plot(x="epoch", y=["train_loss", "valid_loss"], ax=a1, marker="."); a1.set_title("loss")
-    cols = [c for c in ["accuracy", "balanced_accuracy_score", "f1_score", "roc_auc_score"] if c in log]
-    log.plot(x="epoch", y=cols, ax=a2, marker="."); a2.set_ylim(0, 1.02); a2.set_title("validation")
-    return fig
-
-# %% ../nbs/05_learner.ipynb #c054
-def show_top_losses(interp, k: int = 3, frames: int = 8, size: float = 1.0):
-    "Show the `k` validation clips with the highest loss as frames, with prediction, truth, loss and probability."
-    losses, idx = interp.top_losses(k)
-    ds = interp.dl.dataset
-    fig, axs = plt.subplots(k, frames, figsize=(frames * size, k * size * 1.2), squeeze=False)
-    for r, (loss, i) in enumerate(zip(losses, idx)):
-        clip, y = ds[int(i)]
-        t = np.linspace(0, len(clip) - 1, frames).round().astype(int)
-        show_clip(clip[t], ncols=frames, axs=axs[r])
-        model = interp.learn.model.eval()
-        with torch.no_grad(): p = model(clip[None].to(interp.dl.device)).float().softmax(1)[0].cpu()
-        axs[r, 0].set_title(f"pred {CLASS_NAMES[int(p.argmax())]} ({float(p.max()):.2f}), true {CLASS_NAMES[int(y)]}, "
-                            f"loss {float(loss):.2f}", fontsize=7, loc="left")
-    return fig
-
-# %% ../nbs/05_learner.ipynb #c057
-def load_run(run_dir, checkpoint: str = "best.pt") -> tuple[TrainConfig, ClipClassifier]:
-    "A run's config and its model with `checkpoint` loaded, in eval mode."
-    run_dir = Path(run_dir)
-    cfg = TrainConfig.load(run_dir / "config.json")
-    ckpt = run_dir / checkpoint
-    if not ckpt.is_file(): raise DataError(f"{ckpt}: no such checkpoint (has this run finished an epoch?)")
-    model = build_model(cfg.model_type, weights=None, **cfg.model_kwargs())
-    model.load_state_dict(torch.load(ckpt, weights_only=True))
-    return cfg, model.eval()
-
-@torch.no_grad()
-def predict_probs(model: ClipClassifier, ds, bs: int = 8, device: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
-    "Class probabilities `(N, C)` and targets `(N,)` for every clip of `ds`."
-    dev = resolve_device(device)
-    model = model.to(dev).eval()
-    probs, ys = [], []
-    for *xs, y in torch.utils.data.DataLoader(ds, batch_size=bs):
-        probs.append(model(*[x.to(dev) for x in xs]).float().softmax(1).cpu()); ys.append(y)
-    return torch.cat(probs), torch.cat(ys)
-
-# %% ../nbs/05_learner.ipynb #c058
-def predicted_class(probs: torch.Tensor, threshold: float | None = None) -> torch.Tensor:
-    "The class of each row of `probs`: the likelier one, or with a `threshold`, crossing when P(crossing) reaches it."
-    return probs.argmax(1) if threshold is None else (probs[:, 1] >= threshold).long()
-
-def clip_metrics(probs: torch.Tensor, targets: torch.Tensor, threshold: float | None = None) -> dict:
-    "Accuracy, balanced accuracy, F1 and precision (crossing), ROC AUC (also on rounded predictions), confusion matrix, counts."
-    y, pred = targets.numpy(), predicted_class(probs, threshold).numpy()
-    labels = list(range(len(CLASS_NAMES)))
-    both = len(set(y)) > 1
-    return dict(accuracy=float(skm.accuracy_score(y, pred)),
-                balanced_accuracy=float(skm.balanced_accuracy_score(y, pred)) if both else None,
-                f1=float(skm.f1_score(y, pred, pos_label=1, zero_division=0)),
-                precision=float(skm.precision_score(y, pred, pos_label=1, zero_division=0)),
-                auc=float(skm.roc_auc_score(y, probs[:, 1].numpy())) if both else None,
-                auc_rounded=float(skm.roc_auc_score(y, pred)) if both else None,
-                confusion_matrix=skm.confusion_matrix(y, pred, labels=labels).tolist(),
-                class_counts={CLASS_NAMES[c]: int((y == c).sum()) for c in labels}, n=int(len(y)))
-
-# %% ../nbs/05_learner.ipynb #c060
-def evaluate(run_dir, split: str = "test", data=None, checkpoint: str = "best.pt", bs: int = 8, device: str = "auto") -> dict:
-    "Evaluate a run's checkpoint on a split; writes and returns `final_results.json`."
-    run_dir = Path(run_dir)
-    cfg, model = load_run(run_dir, checkpoint)
-    ds = split_dataset(cfg, split, data, augment=False)
-    res = dict(run=str(run_dir), split=split, checkpoint=checkpoint, data=str(data or cfg.data), threshold=cfg.threshold,
-               **clip_metrics(*predict_probs(model, ds, bs, device), cfg.threshold))
-    with atomic_path(run_dir / "final_results.json") as tmp: tmp.write_text(json.dumps(res, indent=2) + "\n")
-    return res
-
-def format_results(res: dict) -> str:
-    "A small text table of `evaluate`'s results."
-    f = lambda v: "n/a" if v is None else f"{v:.3f}"
-    (tn, fp), (fn, tp) = res["confusion_matrix"]
-    rows = [f"{res['split']} split, {res['n']} clips ({', '.join(f'{k} {v}' for k, v in res['class_counts'].items())})",
-            f"  accuracy           {f(res['accuracy'])}", f"  balanced accuracy  {f(res['balanced_accuracy'])}",
-            f"  F1 (crossing)      {f(res['f1'])}", f"  precision          {f(res['precision'])}",
-            f"  ROC AUC            {f(res['auc'])}   (on rounded predictions, as the JAAD benchmark reports it: {f(res['auc_rounded'])})",
-            *([f"  threshold          crossing when P(crossing) >= {res['threshold']:.2f}"] if res.get("threshold") is not None else []),
-            "  confusion matrix   rows = truth, columns = prediction",
-            "                     not-crossing  crossing",
-            f"    not-crossing     {tn:12d}  {fp:8d}", f"    crossing         {fn:12d}  {tp:8d}"]
-    return "\n".join(rows)
-
-# %% ../nbs/05_learner.ipynb #c063
-THRESHOLD_GRID = np.round(np.arange(0.20, 0.80 + 1e-9, 0.01), 2)   # the thresholds a tuned run may choose from
-
-def choose_threshold(probs: torch.Tensor, targets: torch.Tensor, metric: str = "accuracy") -> float:
-    "The threshold of `THRESHOLD_GRID` whose predictions score best on `metric`; the one nearest 0.5 among ties."
-    if metric not in THRESHOLD_SCORES: raise ValueError(f"metric must be one of {', '.join(THRESHOLD_SCORES)}, got {metric!r}")
-    y, grid = targets.numpy(), THRESHOLD_GRID
-    scores = np.array([THRESHOLD_SCORES[metric](y, predicted_class(probs, t).numpy()) for t in grid])
-    best = np.flatnonzero(np.isclose(scores, scores.max()))
-    return float(grid[best[np.argmin(abs(grid[best] - 0.5))]])
-
-def fit_threshold(run_dir, data=None, device: str = "auto") -> float:
-    "Choose a run's threshold for its `monitor` metric on the validation split, and save it in its `config.json`."
-    run_dir = Path(run_dir)
-    cfg, model = load_run(run_dir)
-    cfg.threshold = choose_threshold(*predict_probs(model, split_dataset(cfg, "val", data, augment=False), device=device), cfg.monitor)
-    cfg.save(run_dir / "config.json")
-    return cfg.threshold
-
-# %% ../nbs/05_learner.ipynb #c072
-def predict(run_dir, seq_dirs, checkpoint: str = "best.pt", device: str = "auto") -> pd.DataFrame:
-    "Class and probability for each sequence folder of frames, with a run's model."
-    cfg, model = load_run(run_dir, checkpoint)
-    tfm = clip_transform(cfg.crop_size, train=False)
-    clips = torch.stack([apply_clip_transform(tfm, load_clip(list_frames(d), cfg.sequence_length)) for d in seq_dirs])
-    probs, _ = predict_probs(model, torch.utils.data.TensorDataset(clips, torch.zeros(len(clips), dtype=torch.long)), device=device)
-    pred = predicted_class(probs, cfg.threshold)
-    return pd.DataFrame(dict(sequence=[str(d) for d in seq_dirs], prediction=[CLASS_NAMES[i] for i in pred],
-                             probability=probs.gather(1, pred[:, None])[:, 0].numpy().round(4), p_crossing=probs[:, 1].numpy().round(4)))
-
-# %% ../nbs/05_learner.ipynb #c077
-DEMO_CONFIG = dict(preset="resnet18_frozen", name="demo", weights=None, crop_size=64, hidden_size=128, epochs=8,
-                   batch_size=16, seed=0)
-
-def demo(data="data/synthetic", runs_root="models/custom", preset: str | None = None, progress: bool = True) -> dict:
-    "Make the synthetic dataset if missing, train the demo model on it, evaluate on the test split; returns the results."
-    from pedsense.synth import make_synthetic
-    data = Path(data)
-    if not (data / "labels.csv").is_file():
-        print(f"demo: writing the synthetic dataset to {data}")
-        make_synthetic(data, n_train=400, n_val=100, n_test=100, size=64, seed=0, progress=progress)
-    settings = DEMO_CONFIG if preset is None else dict(preset=preset, name="demo", seed=DEMO_CONFIG["seed"])   # a preset's own settings win
-    cfg = make_config(**settings, data=str(data))
-    print(f"demo: training {cfg.model_type} ({cfg.backbone}, frozen {cfg.freeze_until}, weights={cfg.weights}) "
-          f"for {cfg.epochs} epoch(s) on {resolve_device(cfg.device)}")
-    run_dir = train(cfg, runs_root, progress=progress)
-    res = evaluate(run_dir, "test", device=cfg.device)
-    print(format_results(res)); print(f"demo: run folder {run_dir}")
-    return res
+    torch_core.set_seed(cfg.seed, reproducible=True)   # the model's random init does not depend on what building the data drew
+    model = get_model(cfg.model_type, **cfg.model_kwargs())
+    return clip_learner(dls, model, cfg.learning_rate, cfg.weight_decay, weighted_loss=cfg.weighted_loss), model
