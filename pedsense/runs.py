@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_runs.ipynb #c002
 from __future__ import annotations
-import contextlib, datetime, shutil
+import contextlib, datetime, random, shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,8 +18,8 @@ from .core import DataError, atomic_path, check_choice, load_checkpoint, save_ch
 from .learner import THRESHOLD_SCORES, RunResults, TrainConfig, build_run, fit_cosine, read_run_json, write_run_json
 
 # %% auto #0
-__all__ = ['THRESHOLD_GRID', 'new_run_dir', 'RunArtifacts', 'distributed_ctx', 'predicted_class', 'choose_threshold',
-           'tune_threshold', 'train']
+__all__ = ['THRESHOLD_GRID', 'STATE_KEYS', 'new_run_dir', 'RunArtifacts', 'distributed_ctx', 'predicted_class',
+           'choose_threshold', 'tune_threshold', 'train']
 
 # %% ../nbs/05a_runs.ipynb #c007
 def new_run_dir(name: str, root="models/custom") -> Path:
@@ -40,14 +40,32 @@ def _write_metrics(run_dir, rows: list[dict]):
     if rows:
         with atomic_path(Path(run_dir) / "metrics.csv") as tmp: pd.DataFrame(rows).to_csv(tmp, index=False)
 
+def _rng_state(learn: Learner) -> dict:
+    "The random states an epoch leaves behind (Python, NumPy, torch, the training loader's order), as plain values."
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return dict(python=list(random.getstate()), numpy=[name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+                torch=torch.get_rng_state(), loader=list(learn.dls.train.rng.getstate()))
+
+def _set_rng_state(learn: Learner, s: dict):
+    "Put back the random states `_rng_state` saved, so that a resumed run draws what the uninterrupted run drew."
+    version, internal, gauss = s["python"]; random.setstate((version, tuple(internal), gauss))
+    name, keys, *rest = s["numpy"]; np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    torch.set_rng_state(s["torch"])
+    version, internal, gauss = s["loader"]; learn.dls.train.rng.setstate((version, tuple(internal), gauss))
+
 # %% ../nbs/05a_runs.ipynb #c008
 class RunArtifacts(TrackerCallback):
     "After each epoch: `best.pt` if `monitor` improved, then `train_state.pt` (the commit point), then `last.pt`, `metrics.csv`, `config.json`."
     order = 70   # after the Recorder has the epoch's metrics
-    def __init__(self, run_dir, cfg: TrainConfig, results: RunResults, history: list[dict]):
+    def __init__(self, run_dir, cfg: TrainConfig, results: RunResults, history: list[dict], smooth_loss: dict | None = None):
         super().__init__(monitor=cfg.monitor, reset_on_fit=False)
-        self.run_dir, self.cfg, self.results, self.history = Path(run_dir), cfg, results, history
+        self.run_dir, self.cfg, self.results, self.history, self.smooth_loss = Path(run_dir), cfg, results, history, smooth_loss
         if results.best_val_score is not None: self.best = results.best_val_score
+
+    def before_fit(self):
+        super().before_fit()
+        if self.smooth_loss:                                     # resumed: the training loss goes on smoothing as before
+            self.recorder.smooth_loss.count, self.recorder.smooth_loss.val = self.smooth_loss["count"], torch.tensor(self.smooth_loss["val"])
 
     def after_epoch(self):
         if not len(self.recorder.values[-1]): return            # an epoch skipped on resume: nothing to save
@@ -59,8 +77,10 @@ class RunArtifacts(TrackerCallback):
             self.results.best_val_acc = float(row["accuracy"])
             save_checkpoint(state, self.run_dir / "best.pt")
         self.history.append({k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in row.items()})
+        sl = self.recorder.smooth_loss
         save_checkpoint(dict(epoch=self.epoch, model=state, opt=_plain(self.opt.state_dict()), results=asdict(self.results),
-                             history=self.history), self.run_dir / "train_state.pt")
+                             history=self.history, rng=_rng_state(self.learn), smooth_loss=dict(count=sl.count, val=float(sl.val))),
+                        self.run_dir / "train_state.pt")
         save_checkpoint(state, self.run_dir / "last.pt")
         _write_metrics(self.run_dir, self.history)
         write_run_json(self.run_dir / "config.json", self.cfg, self.results)
@@ -106,11 +126,17 @@ def tune_threshold(learn: Learner, run_dir, monitor: str) -> float:
     return choose_threshold(probs.float().cpu(), y.cpu(), monitor)
 
 # %% ../nbs/05a_runs.ipynb #c012
-def _resume_state(run_dir: Path, epochs: int | None) -> tuple[TrainConfig, RunResults, dict]:
+STATE_KEYS = {"epoch", "model", "opt", "results", "history", "rng", "smooth_loss"}
+
+def _resume_state(run_dir: Path, epochs: int | None) -> tuple[TrainConfig, RunResults, dict | None]:
+    "A run's settings, results and training state; no state (a run killed before its first epoch was saved) starts it again."
     cfg, results = read_run_json(run_dir / "config.json")
     if epochs is not None: cfg.epochs = epochs                 # extend (or cut short) the run
+    if not (run_dir / "train_state.pt").is_file():
+        for f in ("best.pt", "last.pt", "metrics.csv"): (run_dir / f).unlink(missing_ok=True)
+        return cfg, RunResults(), None
     state = load_checkpoint(run_dir / "train_state.pt")
-    if not isinstance(state, dict) or not {"epoch", "model", "opt", "results", "history"} <= set(state):
+    if not isinstance(state, dict) or not STATE_KEYS <= set(state):
         raise DataError(f"{run_dir / 'train_state.pt'}: not a training state of this pedsense version; start a new run")
     return cfg, RunResults(**state["results"]), state
 
@@ -121,17 +147,20 @@ def train(cfg: TrainConfig | None = None, runs_root="models/custom", resume=None
     if resume: cfg, results, state = _resume_state(run_dir, epochs)
     cfg = (cfg or TrainConfig()).check()
     learn, model = build_run(cfg)                              # reads and checks the data before anything is written
-    start = 0
+    start, smooth = 0, None
     if state is not None:
         model.load_state_dict(state["model"]); learn.create_opt()
         learn.opt.load_state_dict({"state": state["opt"]["state"], "hypers": L(state["opt"]["hypers"])})
-        start, history = state["epoch"] + 1, state["history"][: state["epoch"] + 1]
+        learn.dls.train.n_inp                                  # fastai fetches an item the first time it counts inputs: done, as in epoch 0
+        _set_rng_state(learn, state["rng"])
+        start, history, smooth = state["epoch"] + 1, state["history"][: state["epoch"] + 1], state["smooth_loss"]
     main = torch_core.rank_distrib() == 0                      # only the main process writes the run folder
     if main:
         run_dir = run_dir or new_run_dir(cfg.name, runs_root)
         for t in stale_temporaries(run_dir): t.unlink()        # left by a run killed in the middle of a save
         write_run_json(run_dir / "config.json", cfg, results); _write_metrics(run_dir, history)
-        learn.path, cbs = run_dir, [RunArtifacts(run_dir, cfg, results, history)] + list(cbs or [])
+        if state is not None: save_checkpoint(state["model"], run_dir / "last.pt")   # last.pt follows the state it was killed after
+        learn.path, cbs = run_dir, [RunArtifacts(run_dir, cfg, results, history, smooth)] + list(cbs or [])
     try:
         with contextlib.ExitStack() as stack:
             for c in ([] if progress else [learn.no_bar(), learn.no_logging()]) + [distributed_ctx(learn)]: stack.enter_context(c)
