@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 from fastai.callback.core import Callback
 
-from .core import atomic_path
+from .core import DataError, atomic_path
 from .data import ClipDataset, read_labels
 from .synth import make_synthetic
 from .train.resnet_lstm import ResNetLSTM, FrameEncoder
@@ -156,10 +156,16 @@ def bench_backbone(backbone: str = "resnet18", size: int = 112, frames: int = 12
 def run_bench(out=None, quick: bool = False, backbone: str = "resnet18", size: int = 112, seq_len: int = 16, bs: int = 8,
               workdir=None) -> dict:
     "Run every measurement side by side; returns (and writes to `out` as JSON) the results."
-    if quick: size, seq_len, bs, t, n_train, epochs = 32, 4, 2, 0.1, 8, 2
-    else: t, n_train, epochs = 2.0, 96, 3
-    own = workdir is None                                      # a folder of our own is removed afterwards
+    if quick: size, seq_len, bs = 32, 4, 2
+    if out is not None and Path(out).is_dir(): raise DataError(f"{out}: a folder; the results need a file name, e.g. {Path(out) / 'bench.json'}")
+    own = workdir is None                                      # a folder of our own is removed afterwards, whatever happens
     workdir = Path(tempfile.mkdtemp(prefix="pedsense_bench_")) if own else Path(workdir)
+    try: return _measure(out, quick, backbone, size, seq_len, bs, workdir)
+    finally:
+        if own: shutil.rmtree(workdir, ignore_errors=True)
+
+def _measure(out, quick, backbone, size, seq_len, bs, workdir) -> dict:
+    t, n_train, epochs = (0.1, 8, 2) if quick else (2.0, 96, 3)
     data = make_synthetic(workdir / "data", n_train=n_train, n_val=n_train // 2, n_test=0, seq_len=seq_len, size=max(size, 32),
                           overwrite=True, progress=False)
     res = dict(machine=dict(cpu=platform.processor() or platform.machine(), threads=torch.get_num_threads(),
@@ -173,7 +179,6 @@ def run_bench(out=None, quick: bool = False, backbone: str = "resnet18", size: i
     res["backbone"] = bench_backbone(backbone, size, frames=bs * seq_len, min_time=t, compile=not quick).to_dict("records")
     if out is not None:
         with atomic_path(out) as tmp: tmp.write_text(json.dumps(res, indent=2) + "\n")
-    if own: shutil.rmtree(workdir, ignore_errors=True)
     return res
 
 # %% ../nbs/08_performance.ipynb #c025

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 
-from .jaad import load_features
+from .crops import load_features
 from .learner import make_config, split_dataset
 from .runs import predicted_class, train
 from .evaluate import clip_metrics, evaluate, load_run, predict_probs

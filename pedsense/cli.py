@@ -9,7 +9,7 @@ from pathlib import Path
 
 warnings.filterwarnings("ignore", category=FutureWarning, module="torch")   # torch's deprecation notes (fastai calls torch.jit.script): not the user's business
 import pedsense
-from .core import DEFAULT_DATA, DataError
+from .core import DEFAULT_DATA, DataError, writable_folder
 from .train.resnet_lstm import BACKBONES, MODELS, WeightsUnavailableError
 from .trajectory import FUSIONS
 from .learner import MONITORS, PRESETS, TrainConfig
@@ -53,7 +53,7 @@ def _add_synth(sub):
 
 def _synth(a):
     from pedsense.synth import make_synthetic
-    out = make_synthetic(a.out, a.n_train, a.n_val, a.n_test, a.seq_len, a.size, a.seed, overwrite=a.overwrite)
+    out = make_synthetic(writable_folder(a.out, "--out"), a.n_train, a.n_val, a.n_test, a.seq_len, a.size, a.seed, overwrite=a.overwrite)
     print(f"wrote {a.n_train}/{a.n_val}/{a.n_test} train/val/test clips of {a.seq_len} frames at {a.size} px to {out}")
 
 # %% ../nbs/09_cli.ipynb #c009
@@ -89,7 +89,7 @@ def _add_preprocess(sub):
 def _preprocess_jaad(a):
     from pedsense.crops import preprocess_jaad
     from pedsense.jaad import jaad_annotations
-    res = preprocess_jaad(jaad_annotations(a.jaad), a.out, a.clips, a.sample_type, a.split_type, a.labels, a.size, a.squarify,
+    res = preprocess_jaad(jaad_annotations(a.jaad), writable_folder(a.out, "--out"), a.clips, a.sample_type, a.split_type, a.labels, a.size, a.squarify,
                           a.skip_missing, a.overwrite)
     for split in ("train", "val", "test"):
         print(f"{split:5s}  not-crossing {res[f'{split}_not-crossing']:6d}  crossing {res[f'{split}_crossing']:6d}")
@@ -166,7 +166,7 @@ def _train(a):
         extra = sorted(set(given) - {"epochs"}) + (["preset"] if a.preset else [])
         if extra: raise ValueError(f"--resume continues a run with the settings in its config.json; drop {', '.join(extra)}")
         run = train(resume=a.resume, epochs=given.get("epochs"))
-    else: run = train(make_config(a.preset, **given), runs_root=a.runs)
+    else: run = train(make_config(a.preset, **given), runs_root=writable_folder(a.runs, "--runs"))
     if run is not None: print(f"run folder: {run}")   # None: a distributed run's other processes
 
 # %% ../nbs/09_cli.ipynb #c015
@@ -210,7 +210,7 @@ def _add_demo(sub):
 
 def _demo(a):
     from pedsense.evaluate import demo
-    demo(a.data, a.runs, a.preset)
+    demo(a.data, writable_folder(a.runs, "--runs"), a.preset)
 
 # %% ../nbs/09_cli.ipynb #c017
 def _add_benchmark(sub):
@@ -234,6 +234,7 @@ def _benchmark_jaad(a):
     from pedsense.jaad import jaad_annotations
     from pedsense.benchmark import run_benchmark, benchmark_table, summarize_benchmark, always_crossing
     jaad = jaad_annotations(a.jaad)
+    writable_folder(a.out, "--out")
     dirs = {st: a.out / f"samples_{st}" for st in ("beh", "all")}
     for st, d in dirs.items():
         if not (d / "features_test.npz").is_file(): preprocess_jaad(jaad, d, sample_type=st, progress=False)
@@ -263,6 +264,7 @@ def _add_bench(sub):
 def _bench(a):
     import pandas as pd
     from pedsense.bench import run_bench, bench_table, explain
+    writable_folder(a.out.parent, "--out")
     res = run_bench(a.out, a.quick, a.backbone, a.size, a.seq_len, a.batch_size)
     with pd.option_context("display.width", 160, "display.max_colwidth", 90): print(bench_table(res).to_string(index=False))
     for line in explain(res): print("-", line)

@@ -12,8 +12,8 @@ from typing import Callable, Iterable
 import torch
 
 # %% auto #0
-__all__ = ['CLASS_NAMES', 'SPLITS', 'DEFAULT_DATA', 'DataError', 'check_choice', 'atomic_path', 'stale_temporaries', 'atomic_dir',
-           'save_checkpoint', 'load_checkpoint', 'Registry']
+__all__ = ['CLASS_NAMES', 'SPLITS', 'DEFAULT_DATA', 'DataError', 'check_choice', 'writable_folder', 'atomic_path',
+           'stale_temporaries', 'atomic_dir', 'save_checkpoint', 'load_checkpoint', 'Registry']
 
 # %% ../nbs/90_core.ipynb #c005
 CLASS_NAMES = ("not-crossing", "crossing")
@@ -31,6 +31,15 @@ def check_choice(name: str, value, choices: Iterable) -> None:
     if value not in choices: raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
 
 # %% ../nbs/90_core.ipynb #c011
+def writable_folder(path, what: str = "output folder") -> Path:
+    "`path` if it is (or can be made as) a writable folder; else a one-line `DataError` naming it and `what` it is for."
+    p = Path(path)
+    while not p.exists() and p != p.parent: p = p.parent
+    if not p.is_dir(): raise DataError(f"{path}: {what} must be a folder, and {p} is a file")
+    if not os.access(p, os.W_OK | os.X_OK): raise DataError(f"{path}: {what} cannot be written ({p} is not writable)")
+    return Path(path)
+
+# %% ../nbs/90_core.ipynb #c014
 def _umask() -> int:
     mask = os.umask(0); os.umask(mask)
     return mask
@@ -49,7 +58,7 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp): os.remove(tmp)
 
-# %% ../nbs/90_core.ipynb #c013
+# %% ../nbs/90_core.ipynb #c016
 def stale_temporaries(folder) -> list[Path]:
     "Temporary files that an interrupted `atomic_path` left in `folder` (`.NAME.*.tmp`)."
     folder = Path(folder)
@@ -73,7 +82,7 @@ def atomic_dir(path, overwrite: bool = False):
         if old is not None: shutil.rmtree(old)
     finally: shutil.rmtree(tmp, ignore_errors=True)
 
-# %% ../nbs/90_core.ipynb #c016
+# %% ../nbs/90_core.ipynb #c019
 def save_checkpoint(obj, path):
     "`torch.save` `obj` (tensors, numbers, strings, lists, dicts) atomically: the old file survives a crash."
     with atomic_path(path) as tmp: torch.save(obj, tmp)
@@ -90,14 +99,16 @@ def load_checkpoint(path):
     except Exception as e:                 # EOFError, RuntimeError, IndexError, ...: whatever a broken file makes torch raise
         raise DataError(f"{path}: cannot be read as a checkpoint (truncated or not a torch file: {type(e).__name__})") from None
 
-# %% ../nbs/90_core.ipynb #c019
+# %% ../nbs/90_core.ipynb #c022
 class Registry:
-    "Named constructors: `@reg.register(name)` adds one (a duplicate name is refused), `reg[name]` returns it."
+    "Named constructors: `@reg.register(name)` adds one (a name taken by another class is refused), `reg[name]` returns it."
     def __init__(self, kind: str): self.kind, self.entries = kind, {}
     def register(self, name: str) -> Callable:
         "A decorator that registers its argument under `name`."
         def add(obj):
-            if name in self.entries: raise ValueError(f"{self.kind} {name!r} is already registered (by {self.entries[name].__qualname__})")
+            old = self.entries.get(name)
+            if old is not None and old.__qualname__ != obj.__qualname__:   # the same class defined again (a cell run twice) is fine
+                raise ValueError(f"{self.kind} {name!r} is already registered (by {old.__qualname__})")
             self.entries[name] = obj
             return obj
         return add

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02a_crops.ipynb #c002
 from __future__ import annotations
-import warnings
+import warnings, zipfile
 from pathlib import Path
 
 import numpy as np, pandas as pd
@@ -12,12 +12,27 @@ from fastprogress.fastprogress import progress_bar
 
 from .core import CLASS_NAMES, DataError, atomic_path, check_choice
 from .data import SequenceWriter
-from .jaad import JaadTables, action_samples, benchmark_samples, load_jaad, save_features, window_features
+from .jaad import JaadTables, action_samples, benchmark_samples, load_jaad, window_features
 
 # %% auto #0
-__all__ = ['crop_box', 'write_crops', 'frame_grey', 'write_test_video', 'preprocess_jaad']
+__all__ = ['save_features', 'load_features', 'crop_box', 'write_crops', 'frame_grey', 'write_test_video', 'preprocess_jaad']
 
 # %% ../nbs/02a_crops.ipynb #c007
+def save_features(feats: dict, path):
+    "Write `window_features` as a compressed `.npz`, atomically."
+    with atomic_path(path) as tmp, open(tmp, "wb") as f: np.savez_compressed(f, **feats)
+
+def load_features(data, split: str) -> dict[str, np.ndarray]:
+    "The `window_features` arrays of one split of a samples folder (`features_{split}.npz`), as `save_features` wrote them."
+    path = Path(data) / f"features_{split}.npz"
+    if not path.is_file():
+        raise DataError(f"{path}: not found. Make the samples with `pedsense preprocess jaad --jaad ANNOTATIONS --out {data}`")
+    try:
+        with np.load(path, allow_pickle=False) as z: return {k: z[k] for k in z.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"{path}: cannot be read ({type(e).__name__}); make it again with `pedsense preprocess jaad`") from None
+
+# %% ../nbs/02a_crops.ipynb #c010
 def crop_box(frame: np.ndarray, box, size: int = 224, squarify: bool = False, context: float = 1.0) -> np.ndarray:
     "Crop `box` (x1, y1, x2, y2) from an RGB frame, clamped to the image, optionally squared and scaled; resized to `size`."
     from PIL import Image
@@ -30,7 +45,7 @@ def crop_box(frame: np.ndarray, box, size: int = 224, squarify: bool = False, co
     if r <= l or b <= t: raise ValueError(f"box {box} lies outside the {W}x{H} frame")
     return np.asarray(Image.fromarray(frame[t:b, l:r]).resize((size, size), Image.BILINEAR))
 
-# %% ../nbs/02a_crops.ipynb #c009
+# %% ../nbs/02a_crops.ipynb #c012
 def _decode_needed(clip: Path, needed: set[int]):
     "Yield (frame number, RGB array) for the needed frames of a clip, decoding it once; stops after the last one."
     import av
@@ -50,7 +65,7 @@ def write_crops(samples: pd.DataFrame, jaad: JaadTables, clips, out, size: int =
     if not clips.is_dir(): raise DataError(f"{clips}: clips folder not found")
     missing = sorted(v for v in set(samples.video_id) if not (clips / f"{v}.mp4").is_file())
     if missing and not skip_missing:
-        raise DataError(f"{clips / (missing[0] + '.mp4')}: clip not found ({len(missing)} missing; pass skip_missing=True to leave them out)")
+        raise DataError(f"{clips / (missing[0] + '.mp4')}: clip not found ({len(missing)} missing; --skip-missing on the command line, skip_missing=True in Python, leaves them out)")
     samples = samples.reset_index(drop=True)
     feats = window_features(jaad, samples)                     # every window's frames and boxes, looked up once
     rows = list(samples.itertuples())
@@ -75,13 +90,16 @@ def write_crops(samples: pd.DataFrame, jaad: JaadTables, clips, out, size: int =
             except DataError:
                 if not skip_missing: raise
                 counts["skipped_windows"] += len(buf)
+        if not counts["windows"]:
+            raise DataError(f"{clips}: no window could be cropped ({len(missing)} clip(s) missing, {counts['skipped_windows']} window(s) "
+                            "in clips that are too short or unreadable); nothing was written")
         for split, s in samples.groupby("split"):
             s.to_csv(w.side_path(f"samples_{split}.csv"), index=False)
             save_features({k: v[s.index] for k, v in feats.items()}, w.side_path(f"features_{split}.npz"))
     if missing: warnings.warn(f"{len(missing)} clip(s) missing under {clips}, e.g. {missing[0]}.mp4: their windows were left out")
     return counts
 
-# %% ../nbs/02a_crops.ipynb #c011
+# %% ../nbs/02a_crops.ipynb #c014
 def frame_grey(f: int) -> int:
     "The grey level of frame `f` in `write_test_video`: 12 levels apart, far more than the codec's error."
     return 16 + (f % 18) * 12
@@ -96,7 +114,7 @@ def write_test_video(path, n_frames: int, width: int, height: int):
             for pkt in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")): c.mux(pkt)
         for pkt in s.encode(): c.mux(pkt)
 
-# %% ../nbs/02a_crops.ipynb #c022
+# %% ../nbs/02a_crops.ipynb #c025
 def preprocess_jaad(jaad_path, out, clips=None, sample_type: str = "beh", split_type: str = "default",
                     labels: str = "benchmark", size: int = 224, squarify: bool = False, skip_missing: bool = False,
                     overwrite: bool = False, progress: bool = True) -> dict:

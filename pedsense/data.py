@@ -90,7 +90,10 @@ def _sequences_on_disk(root: Path) -> dict[str, str]:
         d = root / "sequences" / split
         if d.is_dir():
             for s in d.iterdir():
-                if s.is_dir(): found[s.name] = split
+                if not s.is_dir(): continue
+                if s.name in found:        # one clip in two splits would leak test (or validation) data into training
+                    raise DataError(f"{s}: sequence {s.name} is also in {root / 'sequences' / found[s.name]}; a sequence belongs to one split")
+                found[s.name] = split
     return found
 
 # %% ../nbs/00_data.ipynb #c020
@@ -129,6 +132,8 @@ def list_frames(seq_dir) -> list[Path]:
     if not seq_dir.is_dir(): raise DataError(f"{seq_dir}: sequence folder not found")
     names = sorted(p.name for p in seq_dir.iterdir() if p.name.startswith("frame_") and p.suffix == ".jpg")
     if not names: raise DataError(f"{seq_dir}: no frames (expected frame_00.jpg, frame_01.jpg, ...)")
+    unpadded = [n for n in names if len(n) < len(frame_name(0))]
+    if unpadded: raise DataError(f"{seq_dir / unpadded[0]}: frame numbers must have two digits or more (frame_00.jpg, frame_01.jpg, ...)")
     expected = [frame_name(i) for i in range(len(names))]
     if names != expected:
         gap = next(e for e, n in zip(expected + [""], names + [""]) if e != n)

@@ -13,14 +13,14 @@ import matplotlib.pyplot as plt
 from fastprogress.fastprogress import progress_bar
 from fastdownload import download_url
 
-from .core import CLASS_NAMES, DataError, atomic_path
+from .core import CLASS_NAMES, DataError
 
 # %% auto #0
 __all__ = ['JAAD_COMMIT', 'JAAD_URL', 'JAAD_VIDEOS', 'BEHAVIOUR_TAGS', 'OCCLUSION', 'SPLIT_TYPES', 'EGO_ACTIONS', 'JaadSource',
            'pedsense_home', 'check_jaad_annotations', 'download_jaad', 'jaad_annotations', 'parse_video',
            'parse_attributes', 'parse_vehicle', 'JaadTables', 'load_jaad', 'split_videos', 'benchmark_tracks',
            'benchmark_samples', 'benchmark_counts', 'action_samples', 'plot_timeline', 'window_frames',
-           'window_features', 'save_features', 'load_features']
+           'window_features']
 
 # %% ../nbs/02_jaad.ipynb #c005
 class JaadSource:
@@ -108,10 +108,14 @@ def _int_or(v, default=-1):
 
 def parse_video(src: JaadSource, video_id: str) -> tuple[dict, list[dict], list[dict]]:
     "One video's attributes, its tracks (one row per person) and its boxes (one row per person and frame)."
-    root = ET.fromstring(src.read(f"annotations/{video_id}.xml"))
-    size = root.find("meta/task/original_size")
+    name = f"annotations/{video_id}.xml"
+    try: root = ET.fromstring(src.read(name))
+    except ET.ParseError as e: raise DataError(f"{src.path}: {name} is not valid XML ({e})") from None
+    size, n_frames = root.find("meta/task/original_size"), _int_or(root.findtext("meta/task/size"))
+    if size is None or n_frames < 0 or _int_or(size.findtext("width")) < 0 or _int_or(size.findtext("height")) < 0:
+        raise DataError(f"{src.path}: {name} has no frame count or image size (meta/task/size, meta/task/original_size)")
     va = root.find("meta/task/video_attributes")
-    video = dict(video_id=video_id, n_frames=int(root.findtext("meta/task/size")), width=int(size.findtext("width")),
+    video = dict(video_id=video_id, n_frames=n_frames, width=int(size.findtext("width")),
                  height=int(size.findtext("height")), **{c.tag: c.text for c in (va if va is not None else [])})
     tracks, boxes = [], []
     for track in root.iter("track"):
@@ -126,7 +130,7 @@ def parse_video(src: JaadSource, video_id: str) -> tuple[dict, list[dict], list[
         if pid is not None: tracks.append(dict(video_id=video_id, pid=pid, kind=kind))
     return video, tracks, boxes
 
-# %% ../nbs/02_jaad.ipynb #c021
+# %% ../nbs/02_jaad.ipynb #c023
 def parse_attributes(src: JaadSource, video_id: str) -> list[dict]:
     "The behavioural pedestrians' attributes of one video (crossing, crossing_point, decision_point, age, ...)."
     rel = f"annotations_attributes/{video_id}_attributes.xml"
@@ -143,7 +147,7 @@ def parse_vehicle(src: JaadSource, video_id: str) -> list[dict]:
     root = ET.fromstring(src.read(f"annotations_vehicle/{video_id}_vehicle.xml"))
     return [dict(video_id=video_id, frame=int(f.get("id")), action=f.get("action")) for f in root.iter("frame")]
 
-# %% ../nbs/02_jaad.ipynb #c023
+# %% ../nbs/02_jaad.ipynb #c025
 class JaadTables:
     "JAAD as tidy tables: `videos`, `pedestrians` (tracks with attributes), `boxes`, `vehicle`; plus the source for splits."
     def __init__(self, src: JaadSource, videos, pedestrians, boxes, vehicle):
@@ -168,7 +172,7 @@ def load_jaad(path, progress: bool = True) -> JaadTables:
     box_df = pd.DataFrame(boxes).sort_values(["video_id", "pid", "frame"], kind="stable").reset_index(drop=True)
     return JaadTables(src, pd.DataFrame(vids), peds, box_df, pd.DataFrame(vehicle))
 
-# %% ../nbs/02_jaad.ipynb #c030
+# %% ../nbs/02_jaad.ipynb #c032
 SPLIT_TYPES = ("default", "high_visibility", "all_videos")
 
 def split_videos(jaad: JaadTables, split: str, split_type: str = "default") -> list[str]:
@@ -179,7 +183,7 @@ def split_videos(jaad: JaadTables, split: str, split_type: str = "default") -> l
     known = set(jaad.videos.video_id)
     return [v for v in ids if v in known]
 
-# %% ../nbs/02_jaad.ipynb #c031
+# %% ../nbs/02_jaad.ipynb #c033
 def benchmark_tracks(jaad: JaadTables, videos: list[str], sample_type: str = "beh", obs_len: int = 16,
                      max_tte: int = 60, keep_last_unlabelled: int = 2) -> pd.DataFrame:
     "One row per kept track: pid, video, label, event frame and the annotated frames up to the event."
@@ -199,7 +203,7 @@ def benchmark_tracks(jaad: JaadTables, videos: list[str], sample_type: str = "be
                          crossing_point=cp, frames=f))
     return pd.DataFrame(rows, columns=["pid", "video_id", "label", "event_frame", "crossing_point", "frames"])
 
-# %% ../nbs/02_jaad.ipynb #c033
+# %% ../nbs/02_jaad.ipynb #c035
 def benchmark_samples(jaad: JaadTables, split: str = "train", split_type: str = "default", sample_type: str = "beh",
                       obs_len: int = 16, tte: tuple[int, int] = (30, 60), overlap: float = 0.8) -> pd.DataFrame:
     "The benchmark's observation windows of a split: pid, video, first/last frame, label and time to event (frames)."
@@ -214,7 +218,7 @@ def benchmark_samples(jaad: JaadTables, split: str = "train", split_type: str = 
                              tte=n - (i + obs_len), event_frame=t.event_frame, split=split))
     return pd.DataFrame(rows, columns=["pid", "video_id", "start_frame", "end_frame", "label", "tte", "event_frame", "split"])
 
-# %% ../nbs/02_jaad.ipynb #c039
+# %% ../nbs/02_jaad.ipynb #c041
 def benchmark_counts(jaad: JaadTables, split_type: str = "default") -> pd.DataFrame:
     "Tracks and samples per sample type, split and label."
     rows = []
@@ -226,7 +230,7 @@ def benchmark_counts(jaad: JaadTables, split_type: str = "default") -> pd.DataFr
                 rows.append(dict(sample_type=st, split=split, label=CLASS_NAMES[label], tracks=sl.pid.nunique(), samples=len(sl)))
     return pd.DataFrame(rows)
 
-# %% ../nbs/02_jaad.ipynb #c044
+# %% ../nbs/02_jaad.ipynb #c046
 def action_samples(jaad: JaadTables, split: str = "train", split_type: str = "default", obs_len: int = 16,
                    stride: int = 8) -> pd.DataFrame:
     "Sliding windows over behavioural tracks, labelled 1 when most of their frames are tagged `crossing`."
@@ -243,7 +247,7 @@ def action_samples(jaad: JaadTables, split: str = "train", split_type: str = "de
                              split=split))
     return pd.DataFrame(rows)
 
-# %% ../nbs/02_jaad.ipynb #c052
+# %% ../nbs/02_jaad.ipynb #c054
 def plot_timeline(jaad: JaadTables, pid: str, samples: pd.DataFrame | None = None, ax=None):
     "A behavioural pedestrian's per-frame tags (action, look, cross) over time, with sample windows below."
     g = jaad.boxes[jaad.boxes.pid == pid]
@@ -261,7 +265,7 @@ def plot_timeline(jaad: JaadTables, pid: str, samples: pd.DataFrame | None = Non
     ax.set_xlabel("frame"); ax.set_title(f"{pid}: crossing = {getattr(p, 'crossing', '?')}, dashed: crossing point", fontsize=9)
     return ax
 
-# %% ../nbs/02_jaad.ipynb #c055
+# %% ../nbs/02_jaad.ipynb #c057
 EGO_ACTIONS = ("stopped", "moving_slow", "moving_fast", "decelerating", "accelerating")
 
 def window_frames(jaad: JaadTables, samples: pd.DataFrame, obs_len: int = 16) -> np.ndarray:
@@ -287,17 +291,3 @@ def window_features(jaad: JaadTables, samples: pd.DataFrame, obs_len: int = 16) 
     size = jaad.videos.set_index("video_id").loc[samples.video_id, ["width", "height"]].to_numpy(np.float32)
     tte = samples.tte.to_numpy() if "tte" in samples else np.full(len(samples), -1)
     return dict(frames=frames, boxes=boxes, ego=ego, image_size=size, label=samples.label.to_numpy(np.int64), tte=tte)
-
-def save_features(feats: dict, path):
-    "Write `window_features` as a compressed `.npz`, atomically."
-    with atomic_path(path) as tmp, open(tmp, "wb") as f: np.savez_compressed(f, **feats)
-
-def load_features(data, split: str) -> dict[str, np.ndarray]:
-    "The `window_features` arrays of one split of a samples folder (`features_{split}.npz`), as `save_features` wrote them."
-    path = Path(data) / f"features_{split}.npz"
-    if not path.is_file():
-        raise DataError(f"{path}: not found. Make the samples with `pedsense preprocess jaad --jaad ANNOTATIONS --out {data}`")
-    try:
-        with np.load(path, allow_pickle=False) as z: return {k: z[k] for k in z.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        raise DataError(f"{path}: cannot be read ({type(e).__name__}); make it again with `pedsense preprocess jaad`") from None

@@ -40,18 +40,23 @@ def _write_metrics(run_dir, rows: list[dict]):
     if rows:
         with atomic_path(Path(run_dir) / "metrics.csv") as tmp: pd.DataFrame(rows).to_csv(tmp, index=False)
 
+def _order_rng(learn: Learner):
+    "The random generator that orders the training loader's items (inside fastai's `DistributedDL` when distributed)."
+    dl = learn.dls.train
+    return (dl.dl if "dl" in vars(dl) else dl).rng
+
 def _rng_state(learn: Learner) -> dict:
     "The random states an epoch leaves behind (Python, NumPy, torch, the training loader's order), as plain values."
     name, keys, pos, has_gauss, cached = np.random.get_state()
     return dict(python=list(random.getstate()), numpy=[name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
-                torch=torch.get_rng_state(), loader=list(learn.dls.train.rng.getstate()))
+                torch=torch.get_rng_state(), loader=list(_order_rng(learn).getstate()))
 
 def _set_rng_state(learn: Learner, s: dict):
     "Put back the random states `_rng_state` saved, so that a resumed run draws what the uninterrupted run drew."
     version, internal, gauss = s["python"]; random.setstate((version, tuple(internal), gauss))
     name, keys, *rest = s["numpy"]; np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
     torch.set_rng_state(s["torch"])
-    version, internal, gauss = s["loader"]; learn.dls.train.rng.setstate((version, tuple(internal), gauss))
+    version, internal, gauss = s["loader"]; _order_rng(learn).setstate((version, tuple(internal), gauss))
 
 # %% ../nbs/05a_runs.ipynb #c008
 class RunArtifacts(TrackerCallback):

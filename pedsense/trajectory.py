@@ -12,7 +12,8 @@ from torch.utils.data import Dataset
 
 from .core import CLASS_NAMES, DataError, check_choice
 from .data import ClipDataset
-from .jaad import EGO_ACTIONS, load_features
+from .jaad import EGO_ACTIONS
+from .crops import load_features
 from .train.resnet_lstm import ClipClassifier, FrameEncoder, TimeBatchNorm, last_hidden, make_rnn, register_model
 
 # %% auto #0
@@ -51,7 +52,7 @@ def trajectory_features(feats: dict, parts: str | tuple = "offsets,ego") -> torc
             cols.append(nn.functional.one_hot(ego.clamp_min(0), len(EGO_ACTIONS)).float() * (ego >= 0)[..., None])
     return torch.cat(cols, -1)
 
-# %% ../nbs/03a_trajectory.ipynb #c009
+# %% ../nbs/03a_trajectory.ipynb #c010
 class TrajectoryDataset(Dataset):
     "Trajectory features `(T, F)` and labels of one split of a samples folder (from `pedsense preprocess jaad`)."
     def __init__(self, data, split: str = "train", parts: str = "offsets,ego"):
@@ -63,7 +64,7 @@ class TrajectoryDataset(Dataset):
     def __len__(self): return len(self.targets)
     def __getitem__(self, i): return self.x[i], self.targets[i]
 
-# %% ../nbs/03a_trajectory.ipynb #c013
+# %% ../nbs/03a_trajectory.ipynb #c014
 @register_model("box-gru")
 class BoxGRU(nn.Module):
     "Standardised trajectory features `(B, T, F)` -> GRU (or LSTM) -> last hidden state -> dropout -> logits."
@@ -80,7 +81,7 @@ class BoxGRU(nn.Module):
         _, state = self.rnn(self.norm(x))
         return self.fc(self.dropout(last_hidden(state)))
 
-# %% ../nbs/03a_trajectory.ipynb #c016
+# %% ../nbs/03a_trajectory.ipynb #c017
 FUSIONS = ("concat", "add", "bilinear")
 
 @register_model("fusion")
@@ -108,7 +109,7 @@ class FusionModel(ClipClassifier):
         z = torch.cat([v, t], 1) if self.fusion == "concat" else v + t if self.fusion == "add" else torch.relu(self.bilinear(v, t))
         return self.fc(self.dropout(z))
 
-# %% ../nbs/03a_trajectory.ipynb #c019
+# %% ../nbs/03a_trajectory.ipynb #c020
 class FusionDataset(Dataset):
     "`(clip, trajectory, label)` for each crop sequence of a split, with its window's trajectory features."
     def __init__(self, data, split: str = "train", seq_len: int = 16, size: int = 224, parts: str = "offsets,ego",
