@@ -200,7 +200,7 @@ def _predict(a):
 
 def _add_demo(sub):
     p = sub.add_parser("demo", help="make synthetic data, train a small CNN-LSTM on CPU, evaluate it",
-                       description="The README's main job: write the synthetic dataset to --data if none is there, train a "
+                       description="The demo: write the synthetic dataset to --data if none is there, train a "
                                    "ResNet-18 CNN-LSTM (backbone frozen, random weights, no download) for 8 epochs, and "
                                    "evaluate it on the test split. A few minutes on a laptop CPU.")
     p.add_argument("--data", type=Path, default=Path("data/synthetic"), help="synthetic dataset folder (default: data/synthetic)")
