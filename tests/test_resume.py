@@ -33,7 +33,6 @@ RUNNER = textwrap.dedent('''
 CASES = [("train_state.pt", 1, "during"),   # epoch 0's commit never happens: the run starts again
          ("train_state.pt", 2, "during"),   # epoch 1's state half written
          ("train_state.pt", 2, "after"),    # epoch 1 committed, last.pt, metrics.csv and config.json not yet written
-         ("best.pt", 1, "after"),           # epoch 0's best.pt written, its commit not
          ("last.pt", 3, "during")]          # epoch 2 committed, last.pt half written
 
 
