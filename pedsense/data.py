@@ -178,7 +178,7 @@ class ClipDataset(Dataset):
         short = [(s, len(f)) for s, f in zip(self.items.sequence_id, self.frames) if len(f) < seq_len]
         if short and not allow_short:
             raise DataError(f"{sequence_dir(root, split, short[0][0])}: {short[0][1]} frames, fewer than seq_len={seq_len} "
-                            f"({len(short)} such; pass allow_short=True to resample them)")
+                            f"({len(short)} such; use longer sequences, a smaller --seq-len, or allow_short=True in Python to resample them)")
         self.targets = torch.tensor(self.items.target.values, dtype=torch.long)
         self.tfm = clip_transform(size, train=(split == "train") if train is None else train, flip=flip)
         self.vocab = list(CLASS_NAMES)

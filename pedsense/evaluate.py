@@ -50,16 +50,27 @@ class Run:
         "The decision threshold: the one tuned on validation, else the one set, else `None` (the likelier class)."
         return self.cfg.threshold if self.results.tuned_threshold is None else self.results.tuned_threshold
 
+_SETTINGS_OF = {"encoder.backbone": "backbone", "encoder.feat_norm": "feature_norm", "encoder.proj": "proj_dim",
+                "traj_": "features", "norm.": "features", "rnn.": "hidden_size, num_layers, rnn or bidirectional",
+                "bilinear": "fusion", "fc.": "num_classes, hidden_size or fusion"}
+
+def _mismatch(model: torch.nn.Module, state: dict) -> str:
+    "Which tensor of a checkpoint does not fit the model, and which settings make that tensor."
+    own = model.state_dict()
+    key = next((k for k in sorted(set(own) ^ set(state))), None) or next(k for k in own if own[k].shape != state[k].shape)
+    setting = next((v for p, v in _SETTINGS_OF.items() if key.startswith(p)), "model_type")
+    shapes = f"{tuple(state[key].shape) if key in state else 'absent'} in the checkpoint, {tuple(own[key].shape) if key in own else 'absent'} in the model"
+    return f"{key}: {shapes}; check {setting} in config.json"
+
 def load_run(run_dir, checkpoint: str = "best.pt") -> Run:
     "A run's settings, results and model with `checkpoint` (a file in the run folder) loaded, in eval mode."
     run_dir = Path(run_dir)
     if Path(checkpoint).name != checkpoint: raise ValueError(f"checkpoint must be a file name in the run folder {run_dir}, got {checkpoint!r}")
     cfg, results = read_run_json(run_dir / "config.json")
     model = get_model(cfg.model_type, **cfg.model_kwargs(weights=None))
-    try: model.load_state_dict(load_checkpoint(run_dir / checkpoint))
-    except RuntimeError as e:
-        raise DataError(f"{run_dir / checkpoint}: does not fit the model in {run_dir / 'config.json'} "
-                        f"({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e})") from None
+    state = load_checkpoint(run_dir / checkpoint)
+    try: model.load_state_dict(state)
+    except RuntimeError: raise DataError(f"{run_dir / checkpoint}: does not fit the model in {run_dir / 'config.json'} ({_mismatch(model, state)})") from None
     return Run(run_dir, cfg, results, model.eval())
 
 # %% ../nbs/06_evaluate.ipynb #c015
