@@ -142,7 +142,7 @@ def _add_config_option(p, flags, name: str, help: str):
     default = f"{f.default}" if f.default is not None else "none" if name in _CHOICES else None
     help = f"{help} (default: {default})" if default is not None and "default:" not in help else help
     if kind is bool: p.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help)
-    else: p.add_argument(*flags, dest=name, type=_positive() if kind is int and name not in ("seed", "workers") else kind if kind is not str else str,
+    else: p.add_argument(*flags, dest=name, type=_positive() if kind is int and name not in ("seed", "workers") else kind,
                          choices=_CHOICES.get(name), default=None, help=help)
 
 def _add_train(sub):

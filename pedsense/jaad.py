@@ -76,8 +76,8 @@ def download_jaad(url: str = JAAD_URL, dest=None, sha256: str | None = None, vid
     try:
         try: got = download_url(url, tmp / dest.name, timeout=timeout, show_progress=progress)
         except Exception as e: raise DataError(f"{url}: download failed ({type(e).__name__}: {str(e).splitlines()[0]})") from None
-        digest = hashlib.sha256(got.read_bytes()).hexdigest()
-        if sha256 is not None and digest != sha256:
+        digest = hashlib.sha256(got.read_bytes()).hexdigest() if sha256 is not None else None
+        if digest != sha256:
             raise DataError(f"{url}: checksum mismatch (sha256 {digest[:16]}..., expected {sha256[:16]}...): a corrupt or different file")
         check_jaad_annotations(got, videos)
         os.replace(got, dest)

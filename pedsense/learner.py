@@ -118,12 +118,12 @@ class RunResults:
     tuned_threshold: float | None = None  # the threshold `tune_threshold` chose on validation
 
 _LEGACY_KEYS = {"input_dim"}              # written by earlier versions; ignored
-_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str, "list": list, "None": type(None)}
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "list": (list,), "None": (type(None),)}
 
 def _check_types(path, d: dict, cls):
     for f in dataclasses.fields(cls):
         if f.name not in d: continue
-        ok = tuple(t for name in f.type.split("|") for t in np.atleast_1d(_TYPES[name.strip()]))
+        ok = tuple(t for name in f.type.split("|") for t in _TYPES[name.strip()])
         v = d[f.name]
         if not isinstance(v, ok) or (isinstance(v, bool) and bool not in ok):
             raise DataError(f"{path}: {f.name} must be {f.type}, got {v!r}")

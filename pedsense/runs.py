@@ -150,8 +150,8 @@ def train(cfg: TrainConfig | None = None, runs_root="models/custom", resume=None
     "Train as `cfg` says and return the run folder (`None` in a distributed run's other processes); `resume` continues a run."
     run_dir, state, results, history = (Path(resume) if resume else None), None, RunResults(), []
     if resume: cfg, results, state = _resume_state(run_dir, epochs)
-    cfg = (cfg or TrainConfig()).check()
-    learn, model = build_run(cfg)                              # reads and checks the data before anything is written
+    cfg = cfg or TrainConfig()
+    learn, model = build_run(cfg)                              # checks the settings, reads the data, before anything is written
     start, smooth = 0, None
     if state is not None:
         model.load_state_dict(state["model"]); learn.create_opt()
