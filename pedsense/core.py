@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_core.ipynb #c002
 from __future__ import annotations
-import os, pickle, shutil, tempfile
+import os, pickle, shutil, tempfile, warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable
@@ -12,8 +12,9 @@ from typing import Callable, Iterable
 import torch
 
 # %% auto #0
-__all__ = ['CLASS_NAMES', 'SPLITS', 'DEFAULT_DATA', 'DataError', 'check_choice', 'writable_folder', 'atomic_path',
-           'stale_temporaries', 'atomic_dir', 'save_checkpoint', 'load_checkpoint', 'Registry']
+__all__ = ['CLASS_NAMES', 'SPLITS', 'DEFAULT_DATA', 'DEPENDENCY_WARNINGS', 'quiet_dependency_warnings', 'DataError',
+           'check_choice', 'writable_folder', 'atomic_path', 'stale_temporaries', 'atomic_dir', 'save_checkpoint',
+           'load_checkpoint', 'Registry']
 
 # %% ../nbs/90_core.ipynb #c005
 CLASS_NAMES = ("not-crossing", "crossing")
@@ -21,16 +22,23 @@ SPLITS = ("train", "val", "test")
 DEFAULT_DATA = Path("data/processed/resnet")
 
 # %% ../nbs/90_core.ipynb #c007
+DEPENDENCY_WARNINGS = (r"`torch.jit.script` is deprecated", r"The 'mode.chained_assignment' option is deprecated")
+
+def quiet_dependency_warnings() -> None:
+    "Ignore the deprecation notes fastai's import triggers in torch and pandas (`DEPENDENCY_WARNINGS`); every other warning still shows."
+    for message in DEPENDENCY_WARNINGS: warnings.filterwarnings("ignore", message=message)
+
+# %% ../nbs/90_core.ipynb #c010
 class DataError(ValueError):
     "Bad input: the message names the file or setting and what is wrong."
 
-# %% ../nbs/90_core.ipynb #c008
+# %% ../nbs/90_core.ipynb #c011
 def check_choice(name: str, value, choices: Iterable) -> None:
     "Raise a `ValueError` naming `name` unless `value` is one of `choices`."
     choices = list(choices)
     if value not in choices: raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
 
-# %% ../nbs/90_core.ipynb #c011
+# %% ../nbs/90_core.ipynb #c014
 def writable_folder(path, what: str = "output folder") -> Path:
     "`path` if it is (or can be made as) a writable folder; else a one-line `DataError` naming it and `what` it is for."
     p = Path(path)
@@ -39,7 +47,7 @@ def writable_folder(path, what: str = "output folder") -> Path:
     if not os.access(p, os.W_OK | os.X_OK): raise DataError(f"{path}: {what} cannot be written ({p} is not writable)")
     return Path(path)
 
-# %% ../nbs/90_core.ipynb #c014
+# %% ../nbs/90_core.ipynb #c017
 def _umask() -> int:
     mask = os.umask(0); os.umask(mask)
     return mask
@@ -58,7 +66,7 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp): os.remove(tmp)
 
-# %% ../nbs/90_core.ipynb #c016
+# %% ../nbs/90_core.ipynb #c019
 def stale_temporaries(folder) -> list[Path]:
     "Temporary files that an interrupted `atomic_path` left in `folder` (`.NAME.*.tmp`)."
     folder = Path(folder)
@@ -82,7 +90,7 @@ def atomic_dir(path, overwrite: bool = False):
         if old is not None: shutil.rmtree(old)
     finally: shutil.rmtree(tmp, ignore_errors=True)
 
-# %% ../nbs/90_core.ipynb #c019
+# %% ../nbs/90_core.ipynb #c022
 def save_checkpoint(obj, path):
     "`torch.save` `obj` (tensors, numbers, strings, lists, dicts) atomically: the old file survives a crash."
     with atomic_path(path) as tmp: torch.save(obj, tmp)
@@ -99,7 +107,7 @@ def load_checkpoint(path):
     except Exception as e:                 # EOFError, RuntimeError, IndexError, ...: whatever a broken file makes torch raise
         raise DataError(f"{path}: cannot be read as a checkpoint (truncated or not a torch file: {type(e).__name__})") from None
 
-# %% ../nbs/90_core.ipynb #c022
+# %% ../nbs/90_core.ipynb #c025
 class Registry:
     "Named constructors: `@reg.register(name)` adds one (a name taken by another class is refused), `reg[name]` returns it."
     def __init__(self, kind: str): self.kind, self.entries = kind, {}
