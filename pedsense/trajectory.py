@@ -6,7 +6,7 @@
 from __future__ import annotations
 from pathlib import Path
 
-import pandas as pd, torch
+import numpy as np, pandas as pd, torch
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -20,7 +20,7 @@ from .train.resnet_lstm import ClipClassifier, FrameEncoder, TimeBatchNorm, last
 __all__ = ['PART_DIMS', 'TRAJECTORY_PARTS', 'FUSIONS', 'trajectory_parts', 'trajectory_dim', 'trajectory_features',
            'TrajectoryDataset', 'BoxGRU', 'FusionModel', 'FusionDataset']
 
-# %% ../nbs/03a_trajectory.ipynb #c005
+# %% ../nbs/03a_trajectory.ipynb #c007
 PART_DIMS = {"offsets": 4, "boxes": 4, "size": 2, "velocity": 4, "ego": len(EGO_ACTIONS)}   # features per frame of each part
 TRAJECTORY_PARTS = tuple(PART_DIMS)
 
@@ -35,11 +35,11 @@ def trajectory_dim(parts: str | tuple = "offsets,ego") -> int:
     "Features per frame of `parts`."
     return sum(PART_DIMS[p] for p in trajectory_parts(parts))
 
-# %% ../nbs/03a_trajectory.ipynb #c006
+# %% ../nbs/03a_trajectory.ipynb #c008
 def trajectory_features(feats: dict, parts: str | tuple = "offsets,ego") -> torch.Tensor:
     "Per-frame trajectory features `(N, T, F)` from `window_features` arrays; `parts` from offsets, boxes, size, velocity, ego."
-    boxes = torch.as_tensor(feats["boxes"], dtype=torch.float32)
-    W, H = torch.as_tensor(feats["image_size"], dtype=torch.float32).unbind(1)
+    boxes = torch.from_numpy(np.array(feats["boxes"], dtype=np.float32))      # a copy: the arrays may be read-only
+    W, H = torch.from_numpy(np.array(feats["image_size"], dtype=np.float32)).unbind(1)
     scale = torch.stack([W, H, W, H], 1)[:, None]
     cols = []
     for p in trajectory_parts(parts):
@@ -48,11 +48,11 @@ def trajectory_features(feats: dict, parts: str | tuple = "offsets,ego") -> torc
         elif p == "size": cols.append(torch.stack([boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]], -1) / H[:, None, None])
         elif p == "velocity": cols.append(torch.cat([torch.zeros_like(boxes[:, :1]), boxes[:, 1:] - boxes[:, :-1]], 1) / scale)
         elif p == "ego":
-            ego = torch.as_tensor(feats["ego"])
+            ego = torch.from_numpy(np.array(feats["ego"], dtype=np.int64))
             cols.append(nn.functional.one_hot(ego.clamp_min(0), len(EGO_ACTIONS)).float() * (ego >= 0)[..., None])
     return torch.cat(cols, -1)
 
-# %% ../nbs/03a_trajectory.ipynb #c010
+# %% ../nbs/03a_trajectory.ipynb #c012
 class TrajectoryDataset(Dataset):
     "Trajectory features `(T, F)` and labels of one split of a samples folder (from `pedsense preprocess jaad`)."
     def __init__(self, data, split: str = "train", parts: str = "offsets,ego"):
@@ -64,7 +64,7 @@ class TrajectoryDataset(Dataset):
     def __len__(self): return len(self.targets)
     def __getitem__(self, i): return self.x[i], self.targets[i]
 
-# %% ../nbs/03a_trajectory.ipynb #c014
+# %% ../nbs/03a_trajectory.ipynb #c016
 @register_model("box-gru")
 class BoxGRU(nn.Module):
     "Standardised trajectory features `(B, T, F)` -> GRU (or LSTM) -> last hidden state -> dropout -> logits."
@@ -81,7 +81,7 @@ class BoxGRU(nn.Module):
         _, state = self.rnn(self.norm(x))
         return self.fc(self.dropout(last_hidden(state)))
 
-# %% ../nbs/03a_trajectory.ipynb #c017
+# %% ../nbs/03a_trajectory.ipynb #c019
 FUSIONS = ("concat", "add", "bilinear")
 
 @register_model("fusion")
@@ -109,7 +109,7 @@ class FusionModel(ClipClassifier):
         z = torch.cat([v, t], 1) if self.fusion == "concat" else v + t if self.fusion == "add" else torch.relu(self.bilinear(v, t))
         return self.fc(self.dropout(z))
 
-# %% ../nbs/03a_trajectory.ipynb #c020
+# %% ../nbs/03a_trajectory.ipynb #c022
 class FusionDataset(Dataset):
     "`(clip, trajectory, label)` for each crop sequence of a split, with its window's trajectory features."
     def __init__(self, data, split: str = "train", seq_len: int = 16, size: int = 224, parts: str = "offsets,ego",
