@@ -208,17 +208,22 @@ def explain(res: dict) -> list[str]:
     t = bench_table(res).set_index("measurement")
     f, c, l = res["fold"], res["cache"], res["loader"]
     bb = pd.DataFrame(res["backbone"]).set_index("option")
-    out = ["Quick run (32 px, 4 frames, a few batches): it proves the bench runs; its ratios are noise and recommend nothing."] if res["settings"].get("quick") else []
+    if res["settings"].get("quick"):
+        return ["Quick run (32 px, 4 frames, a few batches): it proves the bench runs; its ratios are noise and recommend nothing."] + [
+                f"{m}: {r:.2f}" for m, r in zip(t.index, t.ratio)]
+    out = []
     r = t.loc["folded vs per-frame loop, training step", "ratio"]
     out.append(f"Folding: {r:.2f}x for a training step, {f['infer_ratio']:.2f}x for inference. "
                + ("Goal met." if r >= 1.3 else "Below the 1.3x goal: on a CPU each per-frame call already holds "
                   f"{res['settings']['batch_size']} images, enough to keep the few cores busy, and the backward pass through the "
                   "trainable layers costs the same either way; folding pays off most where one call must fill a GPU.")
-               + (" For inference the loop was as fast here: without a backward pass, the per-frame calls already keep the cores busy."
+               + (" For inference the per-frame loop was as fast or faster here: without a backward pass, the per-frame calls already keep the cores busy."
                   if f["infer_ratio"] < 1.05 else ""))
     r = f["layout_train_ratio"]
+    verdict = ("faster for a training step" if r >= 1.05 else "level with the plain layout for a training step (within 5 %, run-to-run noise)"
+               if r >= 0.95 else "slower for a training step: on this machine FrameEncoder(channels_last=False) trains faster")
     out.append(f"Memory layout: channels_last is {r:.2f}x the plain layout for a training step and {f['layout_infer_ratio']:.2f}x for "
-               "inference, " + ("so it is FrameEncoder's default." if r >= 1 else "so on this machine FrameEncoder(channels_last=False) trains faster."))
+               f"inference: {verdict}.")
     r = c["epoch_ratio"]
     out.append(f"Feature cache: {r:.0f}x faster per epoch after the first ({c['epoch_s_recompute']:.2f} s vs {c['epoch_s_cached']:.3f} s), "
                f"validation metrics match: {c['metrics_match']}. "
@@ -228,7 +233,9 @@ def explain(res: dict) -> list[str]:
     out.append(f"Loader: {w2:.1f} clips/s with 2 workers ({', '.join(f'{k[-2:]}: {v:.1f}' for k, v in l.items())}) vs "
                f"{f['train_folded']:.1f} clips/s of training, {r:.1f}x. "
                + ("Goal met: the loader is not the bottleneck." if r >= 2 else "Below the 2x goal: JPEG decoding and resizing "
-                  "compete with the model for the same two cores."))
+                  "compete with the model for the same two cores.")
+               + (" One worker is slower than none here: the worker process and the main process compete for the same cores, and "
+                  "batches cross a process boundary." if l.get("loader_w1", 0) < l.get("loader_w0", 0) else ""))
     best_mm = max(res["matmul_gflops"].values()); r = bb.gflops.max() / best_mm
     out.append(f"Backbone: {bb.gflops.max():.0f} GFLOP/s at best ({bb.gflops.idxmax()}), {r:.0%} of the best matmul "
                f"({best_mm:.0f} GFLOP/s). " + ("Goal met." if r >= 0.6 else "Below the 60% goal: the late layers work on "

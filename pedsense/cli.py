@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pedsense
 from .core import DEFAULT_DATA, DataError, quiet_dependency_warnings, writable_folder
-quiet_dependency_warnings()   # fastai's import-time deprecation notes: not the user's business
+quiet_dependency_warnings()   # fastai's import-time deprecation notes concern fastai, not a pedsense user
 from .train.resnet_lstm import BACKBONES, MODELS, WeightsUnavailableError
 from .trajectory import FUSIONS
 from .learner import MONITORS, PRESETS, TrainConfig
