@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
-from fastai.metrics import accuracy, BalancedAccuracy
+from fastai.metrics import accuracy
 from fastai.optimizer import Adam
 from fastai.torch_core import set_seed
 import fastai.callback.schedule, fastai.callback.progress   # patch fit_one_cycle, no_bar onto Learner
@@ -23,7 +23,7 @@ from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
 __all__ = ['RUNS', 'lstm_step', 'draw_lstm_cell', 'draw_unrolled', 'buggy_loop', 'fixed_loop', 'whole_sequence', 'TemporalHead',
-           'encode_clips', 'standardize', 'train_head', 'compare_heads', 'coin_flip_band']
+           'encode_clips', 'standardize', 'train_head', 'coin_flip_band', 'compare_heads']
 
 # %% ../nbs/04_hidden_state.ipynb #c008
 def lstm_step(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, layer: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,16 +153,7 @@ def train_head(head: nn.Module, train: tuple, valid: tuple, epochs: int = 20, lr
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
     return [float(v[2]) for v in learn.recorder.values]
 
-# %% ../nbs/04_hidden_state.ipynb #c046
-def compare_heads(modes: dict, train: tuple, valid: tuple, seeds=(0, 1, 2), hidden_size: int = 64, **kwargs) -> pd.DataFrame:
-    "Train a `TemporalHead` per `{name: mode}` and seed on cached features; one row per run: name, seed, last-epoch score, the trained head."
-    rows = []
-    for name, mode in modes.items():
-        for seed in seeds:
-            set_seed(seed); head = TemporalHead(train[0].shape[-1], hidden_size, mode=mode)
-            rows.append(dict(model=name, seed=seed, score=train_head(head, train, valid, seed=seed, **kwargs)[-1], trained=head.eval()))
-    return pd.DataFrame(rows)
-
+# %% ../nbs/04_hidden_state.ipynb #c040
 def coin_flip_band(targets: torch.Tensor, n: int = 2000, coverage: float = 0.95, seed: int = 0) -> tuple[float, float]:
     "The range of balanced accuracy that `n` sets of fair coin-flip guesses reach on `targets`: the middle `coverage` of them."
     g = torch.Generator().manual_seed(seed)
@@ -171,3 +162,13 @@ def coin_flip_band(targets: torch.Tensor, n: int = 2000, coverage: float = 0.95,
     scores = ((guesses[:, pos] == 1).float().mean(1) + (guesses[:, ~pos] == 0).float().mean(1)) / 2
     lo, hi = scores.quantile(torch.tensor([(1 - coverage) / 2, (1 + coverage) / 2])).tolist()
     return lo, hi
+
+# %% ../nbs/04_hidden_state.ipynb #c049
+def compare_heads(modes: dict, train: tuple, valid: tuple, seeds=(0, 1, 2), hidden_size: int = 64, **kwargs) -> pd.DataFrame:
+    "Train a `TemporalHead` per `{name: mode}` and seed on cached features; one row per run: name, seed, last-epoch score, the trained head."
+    rows = []
+    for name, mode in modes.items():
+        for seed in seeds:
+            set_seed(seed); head = TemporalHead(train[0].shape[-1], hidden_size, mode=mode)
+            rows.append(dict(model=name, seed=seed, score=train_head(head, train, valid, seed=seed, **kwargs)[-1], trained=head.eval()))
+    return pd.DataFrame(rows)

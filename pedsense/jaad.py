@@ -290,4 +290,5 @@ def window_features(jaad: JaadTables, samples: pd.DataFrame, obs_len: int = 16) 
     ego = veh.reindex(vkeys).fillna(-1).to_numpy(np.int64).reshape(len(samples), obs_len)
     size = jaad.videos.set_index("video_id").loc[samples.video_id, ["width", "height"]].to_numpy(np.float32)
     tte = samples.tte.to_numpy() if "tte" in samples else np.full(len(samples), -1)
-    return dict(frames=frames, boxes=boxes, ego=ego, image_size=size, label=samples.label.to_numpy(np.int64), tte=tte)
+    out = dict(frames=frames, boxes=boxes, ego=ego, image_size=size, label=samples.label.to_numpy(np.int64), tte=tte)
+    return {k: np.array(v) for k, v in out.items()}   # copies the caller owns: pandas 3 hands out read-only views

@@ -6,7 +6,7 @@
 from __future__ import annotations
 from pathlib import Path
 
-import numpy as np, pandas as pd, torch
+import pandas as pd, torch
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -38,8 +38,8 @@ def trajectory_dim(parts: str | tuple = "offsets,ego") -> int:
 # %% ../nbs/03a_trajectory.ipynb #c008
 def trajectory_features(feats: dict, parts: str | tuple = "offsets,ego") -> torch.Tensor:
     "Per-frame trajectory features `(N, T, F)` from `window_features` arrays; `parts` from offsets, boxes, size, velocity, ego."
-    boxes = torch.from_numpy(np.array(feats["boxes"], dtype=np.float32))      # a copy: the arrays may be read-only
-    W, H = torch.from_numpy(np.array(feats["image_size"], dtype=np.float32)).unbind(1)
+    boxes = torch.as_tensor(feats["boxes"], dtype=torch.float32)
+    W, H = torch.as_tensor(feats["image_size"], dtype=torch.float32).unbind(1)
     scale = torch.stack([W, H, W, H], 1)[:, None]
     cols = []
     for p in trajectory_parts(parts):
@@ -48,7 +48,7 @@ def trajectory_features(feats: dict, parts: str | tuple = "offsets,ego") -> torc
         elif p == "size": cols.append(torch.stack([boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]], -1) / H[:, None, None])
         elif p == "velocity": cols.append(torch.cat([torch.zeros_like(boxes[:, :1]), boxes[:, 1:] - boxes[:, :-1]], 1) / scale)
         elif p == "ego":
-            ego = torch.from_numpy(np.array(feats["ego"], dtype=np.int64))
+            ego = torch.as_tensor(feats["ego"])
             cols.append(nn.functional.one_hot(ego.clamp_min(0), len(EGO_ACTIONS)).float() * (ego >= 0)[..., None])
     return torch.cat(cols, -1)
 

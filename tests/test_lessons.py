@@ -15,7 +15,6 @@ ALLOWED = {
     "06_evaluate": {"3e-3"},             # the resnet18_frozen preset's learning rate (lesson 05)
     "07_jaad_benchmark": {"20", "40", "60"},  # the epochs of the variants tried; the protocol's 60 frames (lesson 02)
 }
-COMMON = set()   # in every lesson
 
 NUMBER = re.compile(r"(?<![\w.\-/])(\d+(?:\.\d+)?(?:e-?\d+)?|\.\d+)(%|×)?(?![\w/])")
 
@@ -44,15 +43,11 @@ def _decimals(tok):
     m = re.match(r"^\d*\.(\d+)$", tok); return len(m.group(1)) if m else 0
 
 def shown(tok: str, unit: str, values: list[float]) -> bool:
-    "Whether prose number `tok` (with `unit`) is an output value, as rounded in the prose."
+    "Whether prose number `tok` (with `unit`) is an output value, as rounded in the prose (`85 %` also matches 0.85; `1e-3` within 5 %)."
     v, d = _value(tok), _decimals(tok)
-    cands = [v] + ([v / 100] if unit == "%" else [])
-    for c in cands:
-        dd = d + (2 if c != v else 0)
-        if "e" in tok: 
-            if any(o > 0 and abs(o - c) / c < 0.05 for o in values): return True
-        elif any(round(o, dd) == round(c, dd) for o in values): return True
-    return False
+    if "e" in tok: return any(o > 0 and abs(o - v) / v < 0.05 for o in values)
+    return (any(round(o, d) == round(v, d) for o in values)
+            or unit == "%" and any(round(o, d + 2) == round(v / 100, d + 2) for o in values))
 
 def code_settings(nb) -> set[str]:
     "Settings in the lesson's code: whole numbers (16 frames, 400 clips) and values given to a name (`lr=3e-3`, `overlap=0.8`)."
@@ -61,9 +56,9 @@ def code_settings(nb) -> set[str]:
 
 def unshown_numbers(path: Path) -> list[str]:
     nb = json.loads(path.read_text())
-    values = [float(t if not t.startswith(".") else "0" + t) for t, _ in NUMBER.findall(outputs(nb).replace(",", ""))]
+    values = [_value(t) for t, _ in NUMBER.findall(outputs(nb).replace(",", ""))]
     settings = code_settings(nb)
-    allowed = COMMON | ALLOWED.get(path.stem, set())
+    allowed = ALLOWED.get(path.stem, set())
     missing = []
     for c in nb["cells"]:
         if c["cell_type"] != "markdown": continue
