@@ -4,25 +4,32 @@
 
 # %% ../nbs/00_data.ipynb #c002
 from __future__ import annotations
+import json, shutil, warnings, weakref
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from PIL import Image
+from sklearn.utils.class_weight import compute_class_weight
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
+from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
+from torchvision.utils import make_grid
 
-from .core import CLASS_NAMES, SPLITS, DEFAULT_DATA, DataError, atomic_dir, check_choice
+from .core import (CLASS_NAMES, SPLITS, DEFAULT_DATA, DataError, atomic_dir, check_choice, check_output_folder,
+                           plain_name)
 
 # %% auto #0
-__all__ = ['LABEL_COLUMNS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'frame_name', 'sequence_dir', 'SequenceWriter', 'read_labels',
-           'sample_indices', 'list_frames', 'load_clip', 'clip_transform', 'apply_clip_transform', 'ClipDataset',
-           'class_weights', 'denormalize', 'show_clip', 'plot_class_balance']
+__all__ = ['LABEL_COLUMNS', 'DATASET_FILE', 'IMAGENET_MEAN', 'IMAGENET_STD', 'MAX_FRAME_PIXELS', 'FRAME_MODES', 'frame_name',
+           'sequence_dir', 'SequenceWriter', 'dataset_class_names', 'read_labels', 'sample_indices', 'list_frames',
+           'read_frame', 'load_clip', 'clip_transform', 'apply_clip_transform', 'ClipDataset', 'class_weights',
+           'denormalize', 'show_clip', 'plot_class_balance']
 
 # %% ../nbs/00_data.ipynb #c005
 LABEL_COLUMNS = ("sequence_id", "label", "video_id", "track_id", "start_frame", "end_frame")
+DATASET_FILE = "dataset.json"          # the class names; also marks a folder that pedsense wrote
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 # %% ../nbs/00_data.ipynb #c008
@@ -44,16 +51,28 @@ def _to_image(frame) -> Image.Image:
 
 class SequenceWriter:
     "The one writer of the on-disk format; the dataset appears at `root` only when `close` succeeds."
-    def __init__(self, root, overwrite: bool = False, quality: int = 95):
-        self.root, self.quality, self.rows = Path(root), quality, []
-        self._dir = atomic_dir(self.root, overwrite)
-        self.tmp = self._dir.__enter__()
+    def __init__(self, root, *, class_names: Sequence[str] = CLASS_NAMES, overwrite: bool = False, quality: int = 95):
+        self.root, self.class_names, self.overwrite, self.quality = Path(root), tuple(class_names), overwrite, quality
+        if len(self.class_names) < 2 or len(set(self.class_names)) != len(self.class_names):
+            raise DataError(f"class_names must be two or more different names, got {list(self.class_names)}")
+        for name in self.class_names: plain_name(name, "class name", self.root)
+        check_output_folder(self.root, overwrite=overwrite, marker=DATASET_FILE)     # fail before any work, not at the end
+        self.rows, self._dir, self._tmp = [], None, None
 
-    def add(self, split: str, sequence_id, frames: Sequence, label: str,
-            video_id="", track_id="", start_frame: int = 0, end_frame: int | None = None):
+    @property
+    def tmp(self) -> Path:
+        "The temporary folder the dataset is built in, made on first use and removed if the writer is never closed."
+        if self._tmp is None:
+            self._dir = atomic_dir(self.root, overwrite=self.overwrite, marker=DATASET_FILE)
+            self._tmp = self._dir.__enter__()
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmp, True)
+        return self._tmp
+
+    def add(self, split: str, sequence_id, frames: Sequence, label: str, *, video_id="", track_id="",
+            start_frame: int = 0, end_frame: int | None = None):
         "Write one sequence's frames (RGB uint8 arrays or PIL images) and remember its row."
-        check_choice("split", split, SPLITS); check_choice("label", label, CLASS_NAMES)
-        d = sequence_dir(self.tmp, split, sequence_id)
+        check_choice("split", split, SPLITS); check_choice("label", label, self.class_names)
+        d = sequence_dir(self.tmp, split, plain_name(sequence_id, "sequence id", self.root))
         d.mkdir(parents=True)
         for i, f in enumerate(frames): _to_image(f).save(d / frame_name(i), quality=self.quality)
         if end_frame is None: end_frame = start_frame + len(frames) - 1
@@ -62,17 +81,19 @@ class SequenceWriter:
 
     def side_path(self, name: str) -> Path:
         "Where to write a side file (a converter's sample table, features) so that it appears with the dataset."
-        return self.tmp / name
+        return self.tmp / plain_name(name, "side file", self.root)
 
     def close(self) -> Path:
-        "Write `labels.csv` and move the finished dataset to `root`."
+        "Write `labels.csv` and `dataset.json` and move the finished dataset to `root`."
         pd.DataFrame(self.rows, columns=list(LABEL_COLUMNS)).to_csv(self.tmp / "labels.csv", index=False)
+        (self.tmp / DATASET_FILE).write_text(json.dumps(dict(format="pedsense clips", class_names=list(self.class_names))) + "\n")
         self._dir.__exit__(None, None, None)
+        self._cleanup.detach()
         return self.root
 
     def abort(self):
         "Remove everything written so far."
-        self._dir.__exit__(RuntimeError, RuntimeError("aborted"), None)
+        if self._dir is not None: self._dir.__exit__(RuntimeError, RuntimeError("aborted"), None); self._cleanup.detach()
 
     def __enter__(self): return self
     def __exit__(self, exc_type, *_):
@@ -97,33 +118,47 @@ def _sequences_on_disk(root: Path) -> dict[str, str]:
     return found
 
 # %% ../nbs/00_data.ipynb #c020
+def dataset_class_names(root) -> tuple[str, ...]:
+    "The class names a dataset declares in `dataset.json` (a dataset without one: `CLASS_NAMES`)."
+    path = Path(root) / DATASET_FILE
+    if not path.is_file(): return CLASS_NAMES
+    try: names = json.loads(path.read_text())["class_names"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise DataError(f"{path}: cannot be read ({type(e).__name__}); expected {{\"class_names\": [...]}}") from None
+    if not isinstance(names, list) or len(names) < 2 or len(set(map(str, names))) != len(names):
+        raise DataError(f"{path}: class_names must be a list of two or more different names, got {names!r}")
+    return tuple(plain_name(n, "class name", path) for n in names)
+
 def read_labels(root) -> pd.DataFrame:
-    "Read and check `root/labels.csv` against `root/sequences/*/`; adds `split` and integer `target`."
+    "Read and check `root/labels.csv` against `root/sequences/*/`; adds `split` and integer `target` (the index of `label` in the class names)."
     root = Path(root)
     csv = root / "labels.csv"
     if not csv.is_file(): raise _missing_dataset(root)
+    names = dataset_class_names(root)
     try: df = pd.read_csv(csv, dtype={"sequence_id": str, "label": str, "video_id": str, "track_id": str})
-    except Exception as e: raise DataError(f"{csv}: cannot be read as CSV ({e})") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        raise DataError(f"{csv}: cannot be read as CSV ({type(e).__name__}: {str(e).splitlines()[0]})") from None
     missing = [c for c in LABEL_COLUMNS if c not in df.columns]
     if missing: raise DataError(f"{csv}: missing column(s) {', '.join(missing)}; expected {','.join(LABEL_COLUMNS)}")
-    bad = df[~df.label.isin(CLASS_NAMES)]
-    if len(bad): raise DataError(f"{csv}: unknown label {bad.label.iloc[0]!r} for sequence {bad.sequence_id.iloc[0]}; known: {', '.join(CLASS_NAMES)}")
+    bad = df[~df.label.isin(names)]
+    if len(bad): raise DataError(f"{csv}: unknown label {bad.label.iloc[0]!r} for sequence {bad.sequence_id.iloc[0]}; known: {', '.join(names)}")
     dup = df.sequence_id[df.sequence_id.duplicated()]
     if len(dup): raise DataError(f"{csv}: sequence {dup.iloc[0]} is listed twice")
+    for s in df.sequence_id: plain_name(s, "sequence id", csv)
     on_disk = _sequences_on_disk(root)
     absent = [s for s in df.sequence_id if s not in on_disk]
     if absent: raise DataError(f"{csv}: {len(absent)} listed sequence(s) have no folder under {root/'sequences'}, e.g. {absent[0]}")
     extra = sorted(set(on_disk) - set(df.sequence_id))
     if extra: raise DataError(f"{sequence_dir(root, on_disk[extra[0]], extra[0])}: folder not listed in {csv} ({len(extra)} such)")
     df["split"] = df.sequence_id.map(on_disk)
-    df["target"] = df.label.map(CLASS_NAMES.index)
+    df["target"] = df.label.map(names.index)
     return df
 
 # %% ../nbs/00_data.ipynb #c026
-def sample_indices(n_frames: int, seq_len: int) -> list[int]:
-    "`seq_len` evenly spaced indices into `range(n_frames)`, first and last included; repeats when `n_frames < seq_len`."
-    if n_frames < 1: raise ValueError("cannot sample from an empty sequence")
-    return np.linspace(0, n_frames - 1, seq_len).round().astype(int).tolist()
+def sample_indices(n_frames: int, sequence_length: int) -> list[int]:
+    "`sequence_length` evenly spaced indices into `range(n_frames)`, first and last included; repeats when `n_frames < sequence_length`."
+    if n_frames < 1: raise DataError("cannot sample from an empty sequence")
+    return np.linspace(0, n_frames - 1, sequence_length).round().astype(int).tolist()
 
 # %% ../nbs/00_data.ipynb #c029
 def list_frames(seq_dir) -> list[Path]:
@@ -141,23 +176,35 @@ def list_frames(seq_dir) -> list[Path]:
     return [seq_dir / n for n in names]
 
 # %% ../nbs/00_data.ipynb #c032
-def load_clip(frames: Sequence[Path], seq_len: int) -> torch.Tensor:
-    "Decode `seq_len` evenly sampled frames into a uint8 tensor `(T, 3, H, W)`."
-    imgs = []
-    for i in sample_indices(len(frames), seq_len):
-        try:
-            with Image.open(frames[i]) as im: imgs.append(torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1))
-        except Exception as e: raise DataError(f"{frames[i]}: cannot decode image ({type(e).__name__})") from None
+MAX_FRAME_PIXELS = 4096 * 4096        # a frame with more pixels is refused before it is decoded
+FRAME_MODES = ("RGB", "L", "P", "RGBA", "CMYK", "YCbCr")   # 8-bit PIL modes that convert to RGB
+
+def read_frame(path) -> torch.Tensor:
+    "One frame as a uint8 tensor `(3, H, W)`, its size and bit depth checked from its header before it is decoded."
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)     # refused below, with the file's name
+            with Image.open(path) as im: (w, h), mode = im.size, im.mode
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"{path}: cannot decode image ({type(e).__name__})") from None
+    if w * h > MAX_FRAME_PIXELS: raise DataError(f"{path}: {w}x{h} pixels, more than a frame may have ({MAX_FRAME_PIXELS:,})")
+    if mode not in FRAME_MODES: raise DataError(f"{path}: a {mode} image; frames must be 8-bit (RGB or grey)")
+    try: return decode_image(str(path), mode=ImageReadMode.RGB)
+    except RuntimeError as e: raise DataError(f"{path}: cannot decode image ({type(e).__name__})") from None
+
+def load_clip(frames: Sequence[Path], sequence_length: int) -> torch.Tensor:
+    "Decode `sequence_length` evenly sampled frames into a uint8 tensor `(T, 3, H, W)`."
+    imgs = [read_frame(frames[i]) for i in sample_indices(len(frames), sequence_length)]
     if len({im.shape for im in imgs}) > 1: raise DataError(f"{frames[0].parent}: frames differ in size")
     return torch.stack(imgs)
 
 # %% ../nbs/00_data.ipynb #c035
-def clip_transform(size: int = 224, train: bool = False, flip: bool = True) -> v2.Compose:
-    "Transform a uint8 clip `(T, 3, H, W)` into a normalised float clip; random parts are shared by all frames."
-    aug = [v2.RandomResizedCrop(size, scale=(0.6, 1.0), ratio=(0.8, 1.25), antialias=True)]
+def clip_transform(crop_size: int = 224, train: bool = False, flip: bool = True) -> v2.Compose:
+    "Transform a uint8 clip `(T, 3, H, W)` into a normalised float clip of `crop_size`; random parts are shared by all frames."
+    aug = [v2.RandomResizedCrop(crop_size, scale=(0.6, 1.0), ratio=(0.8, 1.25), antialias=True)]
     if flip: aug.append(v2.RandomHorizontalFlip())
     aug.append(v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2))
-    fixed = [v2.Resize((size, size), antialias=True)]
+    fixed = [v2.Resize((crop_size, crop_size), antialias=True)]
     return v2.Compose((aug if train else fixed) + [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 def apply_clip_transform(tfm, clip: torch.Tensor) -> torch.Tensor:
@@ -167,33 +214,33 @@ def apply_clip_transform(tfm, clip: torch.Tensor) -> torch.Tensor:
 # %% ../nbs/00_data.ipynb #c039
 class ClipDataset(Dataset):
     "Clips of one split: `(T, 3, H, W)` float tensors (ImageNet-normalised) and integer labels."
-    def __init__(self, root=DEFAULT_DATA, split: str = "train", seq_len: int = 16, size: int = 224,
+    def __init__(self, root=DEFAULT_DATA, split: str = "train", sequence_length: int = 16, *, crop_size: int = 224,
                  train: bool | None = None, allow_short: bool = False, flip: bool = True):
         check_choice("split", split, SPLITS)
-        self.root, self.split, self.seq_len, self.size = Path(root), split, seq_len, size
+        self.root, self.split, self.sequence_length, self.crop_size = Path(root), split, sequence_length, crop_size
         df = read_labels(root)
         self.items = df[df.split == split].reset_index(drop=True)
         if not len(self.items): raise DataError(f"{self.root/'sequences'/split}: split {split!r} is empty")
         self.frames = [list_frames(sequence_dir(root, split, s)) for s in self.items.sequence_id]
-        short = [(s, len(f)) for s, f in zip(self.items.sequence_id, self.frames) if len(f) < seq_len]
+        short = [(s, len(f)) for s, f in zip(self.items.sequence_id, self.frames) if len(f) < sequence_length]
         if short and not allow_short:
-            raise DataError(f"{sequence_dir(root, split, short[0][0])}: {short[0][1]} frames, fewer than seq_len={seq_len} "
-                            f"({len(short)} such; use longer sequences, a smaller --seq-len, or allow_short=True in Python to resample them)")
+            raise DataError(f"{sequence_dir(root, split, short[0][0])}: {short[0][1]} frames, fewer than sequence_length={sequence_length} "
+                            f"({len(short)} such; use longer sequences, a smaller --sequence-length, or allow_short=True in Python to resample them)")
         self.targets = torch.tensor(self.items.target.values, dtype=torch.long)
-        self.tfm = clip_transform(size, train=(split == "train") if train is None else train, flip=flip)
-        self.vocab = list(CLASS_NAMES)
+        self.tfm = clip_transform(crop_size, train=(split == "train") if train is None else train, flip=flip)
+        self.vocab = list(dataset_class_names(root))
 
     def __len__(self): return len(self.items)
     def __getitem__(self, i):
-        return apply_clip_transform(self.tfm, load_clip(self.frames[i], self.seq_len)), self.targets[i]
+        return apply_clip_transform(self.tfm, load_clip(self.frames[i], self.sequence_length)), self.targets[i]
 
 # %% ../nbs/00_data.ipynb #c044
-def class_weights(targets, n_classes: int = len(CLASS_NAMES)) -> torch.Tensor:
-    "Inverse-frequency class weights `n / (n_classes * count_c)` from integer targets."
-    counts = torch.bincount(torch.as_tensor(targets), minlength=n_classes).float()
-    if (counts == 0).any():
-        raise DataError(f"no training samples of class {CLASS_NAMES[int((counts == 0).nonzero()[0])]!r}; cannot weight the loss")
-    return counts.sum() / (n_classes * counts)
+def class_weights(targets, class_names: Sequence[str] = CLASS_NAMES) -> torch.Tensor:
+    "Inverse-frequency class weights `n / (n_classes * count_c)` from integer targets (scikit-learn's \"balanced\")."
+    y = np.asarray(targets)
+    absent = [name for c, name in enumerate(class_names) if not (y == c).any()]
+    if absent: raise DataError(f"no training samples of class {absent[0]!r}; cannot weight the loss")
+    return torch.tensor(compute_class_weight("balanced", classes=np.arange(len(class_names)), y=y), dtype=torch.float32)
 
 # %% ../nbs/00_data.ipynb #c047
 def denormalize(clip: torch.Tensor) -> torch.Tensor:
@@ -201,25 +248,23 @@ def denormalize(clip: torch.Tensor) -> torch.Tensor:
     m, s = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
     return (clip.cpu() * s + m).clamp(0, 1)
 
-def show_clip(clip: torch.Tensor, label=None, ncols: int = 8, size: float = 1.2, axs=None):
-    "Show a clip `(T, 3, H, W)` (uint8 or normalised float) as a grid of frames, titled with its label."
+def show_clip(clip: torch.Tensor, label: str | None = None, *, ncols: int = 8, size: float = 1.2, ax=None):
+    "Show a clip `(T, 3, H, W)` (uint8 or normalised float) as a grid of frames, `ncols` to a row, titled with `label`."
     frames = clip.float().div(255) if clip.dtype == torch.uint8 else denormalize(clip)
-    T = len(frames); nrows = -(-T // ncols)
-    if axs is None: fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size + 0.4), squeeze=False)
-    axs = np.asarray(axs).ravel()
-    for ax in axs: ax.axis("off")
-    for t, (ax, f) in enumerate(zip(axs, frames)):
-        ax.imshow(f.permute(1, 2, 0).numpy()); ax.set_title(f"t={t}", fontsize=7)
-    if label is not None:
-        name = CLASS_NAMES[int(label)] if not isinstance(label, str) else label
-        axs[0].figure.suptitle(name, fontsize=10)
-    return axs
+    grid = make_grid(frames, nrow=ncols, padding=2, pad_value=1.0)
+    if ax is None:
+        rows = -(-len(frames) // ncols)
+        _, ax = plt.subplots(figsize=(min(len(frames), ncols) * size, rows * size + 0.3))
+    ax.imshow(grid.permute(1, 2, 0).numpy()); ax.axis("off")
+    if label is not None: ax.set_title(label, fontsize=9, loc="left")
+    return ax
 
 # %% ../nbs/00_data.ipynb #c049
-def plot_class_balance(df: pd.DataFrame, ax=None):
-    "Bar chart of sequences per split and class, from `read_labels`."
-    counts = df.groupby(["split", "label"]).size().unstack("label").reindex(index=[s for s in SPLITS if s in set(df.split)], columns=list(CLASS_NAMES)).fillna(0).astype(int)
-    ax = counts.plot.bar(ax=ax, rot=0, figsize=(5, 3), color=["tab:blue", "tab:orange"])
+def plot_class_balance(df: pd.DataFrame, class_names: Sequence[str] = CLASS_NAMES, ax=None) -> pd.DataFrame:
+    "Bar chart of sequences per split and class, from `read_labels`; returns the counts."
+    splits = [s for s in SPLITS if s in set(df.split)]
+    counts = df.groupby(["split", "label"]).size().unstack("label").reindex(index=splits, columns=list(class_names)).fillna(0).astype(int)
+    ax = counts.plot.bar(ax=ax, rot=0, figsize=(5, 3))
     for c in ax.containers: ax.bar_label(c, fontsize=8)
     ax.set_ylabel("sequences"); ax.set_title("class balance per split")
     return counts

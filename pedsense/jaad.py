@@ -4,23 +4,23 @@
 
 # %% ../nbs/02_jaad.ipynb #c002
 from __future__ import annotations
-import hashlib, os, shutil, tempfile, zipfile, zlib
+import hashlib, json, os, zipfile, zlib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from fastprogress.fastprogress import progress_bar
-from fastdownload import download_url
 
-from .core import CLASS_NAMES, DataError
+from .core import CLASS_NAMES, EGO_ACTIONS, DataError, atomic_dir, atomic_path, check_choice, download_verified, pedsense_home
 
 # %% auto #0
-__all__ = ['JAAD_COMMIT', 'JAAD_URL', 'JAAD_VIDEOS', 'BEHAVIOUR_TAGS', 'OCCLUSION', 'SPLIT_TYPES', 'EGO_ACTIONS', 'JaadSource',
-           'pedsense_home', 'check_jaad_annotations', 'download_jaad', 'jaad_annotations', 'parse_video',
-           'parse_attributes', 'parse_vehicle', 'JaadTables', 'load_jaad', 'split_videos', 'benchmark_tracks',
-           'benchmark_samples', 'benchmark_counts', 'action_samples', 'plot_timeline', 'window_frames',
-           'window_features']
+__all__ = ['JAAD_COMMIT', 'JAAD_URL', 'JAAD_VIDEOS', 'JAAD_FOLDERS', 'JAAD_CONTENT_SHA256', 'BEHAVIOUR_TAGS', 'OCCLUSION',
+           'SPLIT_TYPES', 'SAMPLES_FILE', 'JaadSource', 'annotations_digest', 'check_jaad_annotations', 'download_jaad',
+           'jaad_annotations', 'parse_video', 'parse_attributes', 'parse_vehicle', 'JaadTables', 'load_jaad',
+           'split_videos', 'benchmark_tracks', 'benchmark_samples', 'benchmark_counts', 'action_samples',
+           'plot_timeline', 'window_frames', 'window_features', 'save_features', 'load_features', 'write_sample_files',
+           'samples_source', 'write_samples']
 
 # %% ../nbs/02_jaad.ipynb #c005
 class JaadSource:
@@ -40,6 +40,15 @@ class JaadSource:
         d = self.root / folder
         return sorted(p.name for p in d.iterdir() if p.is_file()) if d.is_dir() else []
 
+    def files(self, folders) -> list[str]:
+        "Relative names of the files under `folders`, one level of subfolders deep (`split_ids/default/train.txt`)."
+        out = []
+        for folder in folders:
+            d = self.root / folder
+            for p in (d.iterdir() if d.is_dir() else []):
+                out += [f"{folder}/{p.name}"] if p.is_file() else [f"{folder}/{p.name}/{q.name}" for q in p.iterdir() if q.is_file()]
+        return sorted(out)
+
     def read(self, rel: str) -> bytes:
         "The bytes of the file at `rel`; a missing or unreadable file is a `DataError` naming it."
         try: return (self.root / rel).read_bytes()
@@ -50,13 +59,17 @@ class JaadSource:
 JAAD_COMMIT = "7712f553f869e3e50199565b7b8a8f2d0657550d"      # branch JAAD_2.0 of ykotseruba/JAAD, 2024-03-01
 JAAD_URL = f"https://github.com/ykotseruba/JAAD/archive/{JAAD_COMMIT}.zip"
 JAAD_VIDEOS = 346
+JAAD_FOLDERS = ("annotations", "annotations_attributes", "annotations_vehicle", "split_ids")   # what pedsense reads
+JAAD_CONTENT_SHA256 = "cc3e9da92eedec464b46f76885eb309a7e6024d4de7c121100dd3558a716f1e4"   # annotations_digest at JAAD_COMMIT
 
-def pedsense_home() -> Path:
-    "Where pedsense keeps downloads: `$PEDSENSE_HOME`, else `~/.pedsense`."
-    return Path(os.environ.get("PEDSENSE_HOME", "~/.pedsense")).expanduser()
+def annotations_digest(path) -> str:
+    "SHA-256 of the `sha256sum`-style list (file digest, relative name) of the files in `JAAD_FOLDERS`, sorted by name."
+    src, h = JaadSource(path), hashlib.sha256()
+    for rel in sorted(src.files(JAAD_FOLDERS)): h.update(f"{hashlib.sha256(src.read(rel)).hexdigest()}  {rel}\n".encode())
+    return h.hexdigest()
 
-def check_jaad_annotations(path, videos: int = JAAD_VIDEOS) -> Path:
-    "Check that `path` holds JAAD annotations: `videos` annotation files, the default split lists, no corrupt zip member."
+def check_jaad_annotations(path, videos: int = JAAD_VIDEOS, content_sha256: str | None = None) -> Path:
+    "Check that `path` holds JAAD annotations: `videos` annotation files, the default split lists, no corrupt zip member, the content digest if given."
     src = JaadSource(path)
     if Path(path).is_file():
         with zipfile.ZipFile(path) as z:
@@ -64,28 +77,21 @@ def check_jaad_annotations(path, videos: int = JAAD_VIDEOS) -> Path:
     n = sum(name.endswith(".xml") for name in src.names("annotations"))
     if n != videos: raise DataError(f"{path}: {n} video annotation files, expected {videos} (incomplete, or another JAAD version)")
     for split in ("train", "val", "test"): src.read(f"split_ids/default/{split}.txt")
+    if content_sha256 is not None and (digest := annotations_digest(path)) != content_sha256:
+        raise DataError(f"{path}: the annotation files differ from JAAD {JAAD_COMMIT[:7]}'s (content sha256 {digest[:16]}..., expected {content_sha256[:16]}...)")
     return Path(path)
 
 # %% ../nbs/02_jaad.ipynb #c008
-def download_jaad(url: str = JAAD_URL, dest=None, sha256: str | None = None, videos: int = JAAD_VIDEOS,
-                  progress: bool = True, timeout: float = 60) -> Path:
-    "Download the JAAD annotation zip from `url` to `dest`, verify it, then move it into place; a failure leaves nothing behind."
+def download_jaad(url: str = JAAD_URL, dest=None, *, content_sha256: str | None = JAAD_CONTENT_SHA256,
+                  videos: int = JAAD_VIDEOS, progress: bool = True, timeout: float = 60) -> Path:
+    "Download the JAAD annotation zip from `url` to `dest` and keep it only if its contents pass `check_jaad_annotations`."
     dest = Path(dest) if dest is not None else pedsense_home() / "archive" / Path(url).name
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".download."))
-    try:
-        try: got = download_url(url, tmp / dest.name, timeout=timeout, show_progress=progress)
-        except Exception as e: raise DataError(f"{url}: download failed ({type(e).__name__}: {str(e).splitlines()[0]})") from None
-        digest = hashlib.sha256(got.read_bytes()).hexdigest() if sha256 is not None else None
-        if digest != sha256:
-            raise DataError(f"{url}: checksum mismatch (sha256 {digest[:16]}..., expected {sha256[:16]}...): a corrupt or different file")
-        check_jaad_annotations(got, videos)
-        os.replace(got, dest)
-        return dest
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return download_verified(url, dest, check=lambda p: check_jaad_annotations(p, videos, content_sha256),
+                             progress=progress, timeout=timeout)
 
 # %% ../nbs/02_jaad.ipynb #c009
-def jaad_annotations(path=None, download: bool = True, progress: bool = True, url: str = JAAD_URL, videos: int = JAAD_VIDEOS) -> Path:
+def jaad_annotations(path=None, *, download: bool = True, progress: bool = True, url: str = JAAD_URL,
+                     videos: int = JAAD_VIDEOS, content_sha256: str | None = JAAD_CONTENT_SHA256) -> Path:
     "The JAAD annotations: `path`, else `$PEDSENSE_JAAD`, else the copy in `~/.pedsense/archive`, else downloaded from `url` (verified) there."
     for given, what in ((path, "the path given"), (os.environ.get("PEDSENSE_JAAD"), "PEDSENSE_JAAD")):
         if given:
@@ -95,7 +101,7 @@ def jaad_annotations(path=None, download: bool = True, progress: bool = True, ur
     if cached.is_file(): return cached
     how = f"download {url} yourself and pass it (pedsense: --jaad FILE) or set PEDSENSE_JAAD=FILE"
     if not download: raise DataError(f"{cached}: no copy of the JAAD annotations here; {how}")
-    try: return download_jaad(url, cached, videos=videos, progress=progress)
+    try: return download_jaad(url, cached, content_sha256=content_sha256, videos=videos, progress=progress)
     except DataError as e: raise DataError(f"{e}; tried: no path given, PEDSENSE_JAAD not set, no copy in {cached.parent}; {how}") from None
 
 # %% ../nbs/02_jaad.ipynb #c018
@@ -184,7 +190,7 @@ def split_videos(jaad: JaadTables, split: str, split_type: str = "default") -> l
     return [v for v in ids if v in known]
 
 # %% ../nbs/02_jaad.ipynb #c033
-def benchmark_tracks(jaad: JaadTables, videos: list[str], sample_type: str = "beh", obs_len: int = 16,
+def benchmark_tracks(jaad: JaadTables, videos: list[str], sample_type: str = "beh", sequence_length: int = 16,
                      max_tte: int = 60, keep_last_unlabelled: int = 2) -> pd.DataFrame:
     "One row per kept track: pid, video, label, event frame and the annotated frames up to the event."
     if sample_type not in ("beh", "all"): raise ValueError(f"sample type must be 'beh' or 'all', got {sample_type!r}")
@@ -198,24 +204,24 @@ def benchmark_tracks(jaad: JaadTables, videos: list[str], sample_type: str = "be
         cp = int(p.crossing_point) if beh and "crossing_point" in peds.columns and not pd.isna(p.crossing_point) else -1
         if cp != -1 and cp in f: f = f[: f.index(cp) + 1]
         else: f = f[: len(f) - keep_last_unlabelled] if len(f) > keep_last_unlabelled else []
-        if len(f) < obs_len + max_tte: continue
+        if len(f) < sequence_length + max_tte: continue
         rows.append(dict(pid=p.pid, video_id=p.video_id, label=int(beh and p.crossing == 1), event_frame=f[-1],
                          crossing_point=cp, frames=f))
     return pd.DataFrame(rows, columns=["pid", "video_id", "label", "event_frame", "crossing_point", "frames"])
 
 # %% ../nbs/02_jaad.ipynb #c035
 def benchmark_samples(jaad: JaadTables, split: str = "train", split_type: str = "default", sample_type: str = "beh",
-                      obs_len: int = 16, tte: tuple[int, int] = (30, 60), overlap: float = 0.8) -> pd.DataFrame:
+                      sequence_length: int = 16, tte: tuple[int, int] = (30, 60), overlap: float = 0.8) -> pd.DataFrame:
     "The benchmark's observation windows of a split: pid, video, first/last frame, label and time to event (frames)."
-    step = max(1, obs_len if overlap == 0 else int((1 - overlap) * obs_len))
-    tracks = benchmark_tracks(jaad, split_videos(jaad, split, split_type), sample_type, obs_len, tte[1])
+    step = max(1, sequence_length if overlap == 0 else int((1 - overlap) * sequence_length))
+    tracks = benchmark_tracks(jaad, split_videos(jaad, split, split_type), sample_type, sequence_length, tte[1])
     rows = []
     for t in tracks.itertuples():
         n = len(t.frames)
-        for i in range(n - obs_len - tte[1], n - obs_len - tte[0] + 1, step):
-            w = t.frames[i : i + obs_len]
+        for i in range(n - sequence_length - tte[1], n - sequence_length - tte[0] + 1, step):
+            w = t.frames[i : i + sequence_length]
             rows.append(dict(pid=t.pid, video_id=t.video_id, start_frame=w[0], end_frame=w[-1], label=t.label,
-                             tte=n - (i + obs_len), event_frame=t.event_frame, split=split))
+                             tte=n - (i + sequence_length), event_frame=t.event_frame, split=split))
     return pd.DataFrame(rows, columns=["pid", "video_id", "start_frame", "end_frame", "label", "tte", "event_frame", "split"])
 
 # %% ../nbs/02_jaad.ipynb #c041
@@ -231,7 +237,7 @@ def benchmark_counts(jaad: JaadTables, split_type: str = "default") -> pd.DataFr
     return pd.DataFrame(rows)
 
 # %% ../nbs/02_jaad.ipynb #c046
-def action_samples(jaad: JaadTables, split: str = "train", split_type: str = "default", obs_len: int = 16,
+def action_samples(jaad: JaadTables, split: str = "train", split_type: str = "default", sequence_length: int = 16,
                    stride: int = 8) -> pd.DataFrame:
     "Sliding windows over behavioural tracks, labelled 1 when most of their frames are tagged `crossing`."
     vids = set(split_videos(jaad, split, split_type))
@@ -240,10 +246,10 @@ def action_samples(jaad: JaadTables, split: str = "train", split_type: str = "de
     rows = []
     for pid, g in b.groupby("pid", sort=True):
         f, crossing = g.frame.tolist(), (g.cross == "crossing").to_numpy()
-        for i in range(0, len(f) - obs_len + 1, stride):
-            rows.append(dict(pid=pid, video_id=g.video_id.iloc[0], start_frame=f[i], end_frame=f[i + obs_len - 1],
-                             label=int(crossing[i : i + obs_len].sum() * 2 > obs_len),
-                             frames_to_crossing_point=int(cp.get(pid, -1)) - f[i + obs_len - 1] if cp.get(pid, -1) != -1 else None,
+        for i in range(0, len(f) - sequence_length + 1, stride):
+            rows.append(dict(pid=pid, video_id=g.video_id.iloc[0], start_frame=f[i], end_frame=f[i + sequence_length - 1],
+                             label=int(crossing[i : i + sequence_length].sum() * 2 > sequence_length),
+                             frames_to_crossing_point=int(cp.get(pid, -1)) - f[i + sequence_length - 1] if cp.get(pid, -1) != -1 else None,
                              split=split))
     return pd.DataFrame(rows)
 
@@ -266,29 +272,67 @@ def plot_timeline(jaad: JaadTables, pid: str, samples: pd.DataFrame | None = Non
     return ax
 
 # %% ../nbs/02_jaad.ipynb #c057
-EGO_ACTIONS = ("stopped", "moving_slow", "moving_fast", "decelerating", "accelerating")
-
-def window_frames(jaad: JaadTables, samples: pd.DataFrame, obs_len: int = 16) -> np.ndarray:
-    "The annotated frame numbers `(N, obs_len)` of each sample window."
+def window_frames(jaad: JaadTables, samples: pd.DataFrame, sequence_length: int = 16) -> np.ndarray:
+    "The annotated frame numbers `(N, sequence_length)` of each sample window."
     track = jaad.boxes[jaad.boxes.pid.isin(set(samples.pid))].groupby("pid").frame.apply(np.array)
-    out = np.empty((len(samples), obs_len), dtype=np.int64)
+    out = np.empty((len(samples), sequence_length), dtype=np.int64)
     for k, r in enumerate(samples.itertuples()):
         tf = track[r.pid]; i = np.searchsorted(tf, r.start_frame)
-        out[k] = tf[i : i + obs_len]
-        if out[k, -1] != r.end_frame: raise DataError(f"window {r.pid} {r.start_frame}-{r.end_frame} is not {obs_len} consecutive annotated frames")
+        out[k] = tf[i : i + sequence_length]
+        if out[k, -1] != r.end_frame: raise DataError(f"window {r.pid} {r.start_frame}-{r.end_frame} is not {sequence_length} consecutive annotated frames")
     return out
 
-def window_features(jaad: JaadTables, samples: pd.DataFrame, obs_len: int = 16) -> dict[str, np.ndarray]:
+def window_features(jaad: JaadTables, samples: pd.DataFrame, sequence_length: int = 16) -> dict[str, np.ndarray]:
     "Per-window inputs: `frames` (N, T), `boxes` (N, T, 4) in pixels, `ego` action (N, T; -1 unknown), `image_size` (N, 2), `label`, `tte`."
-    frames = window_frames(jaad, samples, obs_len)
+    frames = window_frames(jaad, samples, sequence_length)
     b = jaad.boxes.set_index(["pid", "frame"])[["x1", "y1", "x2", "y2"]]
-    keys = pd.MultiIndex.from_arrays([np.repeat(samples.pid.values, obs_len), frames.ravel()])
-    boxes = b.loc[keys].to_numpy(np.float32).reshape(len(samples), obs_len, 4)
+    keys = pd.MultiIndex.from_arrays([np.repeat(samples.pid.values, sequence_length), frames.ravel()])
+    boxes = b.loc[keys].to_numpy(np.float32).reshape(len(samples), sequence_length, 4)
     ego_code = {a: i for i, a in enumerate(EGO_ACTIONS)}
     veh = jaad.vehicle.assign(code=jaad.vehicle.action.map(ego_code).fillna(-1).astype(int)).set_index(["video_id", "frame"]).code
-    vkeys = pd.MultiIndex.from_arrays([np.repeat(samples.video_id.values, obs_len), frames.ravel()])
-    ego = veh.reindex(vkeys).fillna(-1).to_numpy(np.int64).reshape(len(samples), obs_len)
+    vkeys = pd.MultiIndex.from_arrays([np.repeat(samples.video_id.values, sequence_length), frames.ravel()])
+    ego = veh.reindex(vkeys).fillna(-1).to_numpy(np.int64).reshape(len(samples), sequence_length)
     size = jaad.videos.set_index("video_id").loc[samples.video_id, ["width", "height"]].to_numpy(np.float32)
     tte = samples.tte.to_numpy() if "tte" in samples else np.full(len(samples), -1)
     out = dict(frames=frames, boxes=boxes, ego=ego, image_size=size, label=samples.label.to_numpy(np.int64), tte=tte)
     return {k: np.array(v) for k, v in out.items()}   # copies the caller owns: pandas 3 hands out read-only views
+
+# %% ../nbs/02_jaad.ipynb #c011
+SAMPLES_FILE = "samples.json"          # what a samples folder was made from; also marks a folder that pedsense wrote
+
+def save_features(feats: dict, path):
+    "Write `window_features` arrays as a compressed `.npz`, atomically."
+    with atomic_path(path) as tmp, open(tmp, "wb") as f: np.savez_compressed(f, **feats)
+
+def load_features(data, split: str) -> dict[str, np.ndarray]:
+    "The `window_features` arrays of one split of a samples folder (`features_{split}.npz`), as `save_features` wrote them."
+    path = Path(data) / f"features_{split}.npz"
+    if not path.is_file():
+        raise DataError(f"{path}: not found. Make the samples with `pedsense preprocess jaad --jaad ANNOTATIONS --out {data}`")
+    try:
+        with np.load(path, allow_pickle=False) as z: return {k: z[k] for k in z.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"{path}: cannot be read ({type(e).__name__}); make it again with `pedsense preprocess jaad`") from None
+
+# %% ../nbs/02_jaad.ipynb #c012
+def write_sample_files(folder, samples: pd.DataFrame, feats: dict):
+    "Write `samples_{split}.csv` and `features_{split}.npz` of every split into `folder` (an empty split gets empty files)."
+    folder = Path(folder)
+    for split in ("train", "val", "test"):
+        idx = np.flatnonzero(samples.split.to_numpy() == split)
+        samples.iloc[idx].to_csv(folder / f"samples_{split}.csv", index=False)
+        save_features({k: v[idx] for k, v in feats.items()}, folder / f"features_{split}.npz")
+
+def samples_source(folder) -> dict | None:
+    "What the samples folder `folder` was made from (`samples.json`), or `None` if it has no record."
+    path = Path(folder) / SAMPLES_FILE
+    try: return json.loads(path.read_text()) if path.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError): return None
+
+def write_samples(jaad: JaadTables, samples: pd.DataFrame, out, *, source: dict | None = None, overwrite: bool = False) -> Path:
+    "Write the samples folder `out`: every split's table and `window_features`, and `samples.json` holding `source`, all at once."
+    feats = window_features(jaad, samples.reset_index(drop=True))
+    with atomic_dir(out, overwrite=overwrite, marker=SAMPLES_FILE) as tmp:
+        write_sample_files(tmp, samples.reset_index(drop=True), feats)
+        (tmp / SAMPLES_FILE).write_text(json.dumps(dict(format="pedsense samples", **(source or {})), indent=1) + "\n")
+    return Path(out)

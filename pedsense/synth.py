@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from fastprogress.fastprogress import progress_bar
 
-from .core import CLASS_NAMES, SPLITS
+from .core import CLASS_NAMES, SPLITS, DataError
 from .data import SequenceWriter
 
 # %% auto #0
@@ -21,12 +21,12 @@ __all__ = ['draw_pedestrian', 'synth_clip', 'make_synthetic']
 def _rgb(h: float, s: float, v: float) -> tuple:
     return tuple(int(255 * c) for c in colorsys.hsv_to_rgb(h % 1.0, s, v))
 
-def draw_pedestrian(size: int, coat_hue: float, leg_phase: float, cx: float, cy: float, scale: float,
+def draw_pedestrian(frame_size: int, coat_hue: float, leg_phase: float, cx: float, cy: float, scale: float,
                     background: np.ndarray) -> Image.Image:
     "Draw one frame: a stick pedestrian with a coloured coat on `background` (H, W, 3)."
     img = Image.fromarray(background)
     d = ImageDraw.Draw(img)
-    u = scale * size / 64                          # figure unit, in pixels
+    u = scale * frame_size / 64                          # figure unit, in pixels
     head, body_top, hip = cy - 16 * u, cy - 10 * u, cy + 6 * u
     d.ellipse([cx - 4 * u, head - 4 * u, cx + 4 * u, head + 4 * u], fill=(224, 180, 150))
     swing = 6 * u * np.sin(leg_phase)
@@ -36,43 +36,44 @@ def draw_pedestrian(size: int, coat_hue: float, leg_phase: float, cx: float, cy:
     return img
 
 # %% ../nbs/01_synthetic.ipynb #c008
-def _background(size: int, rng: np.random.Generator) -> np.ndarray:
+def _background(frame_size: int, rng: np.random.Generator) -> np.ndarray:
     a, b = rng.uniform(60, 200, 3), rng.uniform(60, 200, 3)        # two grey-ish colours, low saturation
-    t = np.linspace(0, 1, size)[:, None, None] if rng.random() < 0.5 else np.linspace(0, 1, size)[None, :, None]
-    return np.broadcast_to(a + (b - a) * t, (size, size, 3)).copy()
+    ramp = np.linspace(0, 1, frame_size)
+    t = ramp[:, None, None] if rng.random() < 0.5 else ramp[None, :, None]
+    return np.broadcast_to(a + (b - a) * t, (frame_size, frame_size, 3)).copy()
 
-def synth_clip(label: int, seq_len: int = 16, size: int = 64, rng: np.random.Generator | None = None,
+def synth_clip(label: int, sequence_length: int = 16, frame_size: int = 64, *, rng: np.random.Generator | None = None,
                noise: float = 12.0) -> list[np.ndarray]:
-    "One clip of `seq_len` RGB uint8 frames; the coat hue turns clockwise (`label=1`) or counter-clockwise (`label=0`)."
+    "One clip of `sequence_length` RGB uint8 frames; the coat hue turns clockwise (`label=1`) or counter-clockwise (`label=0`)."
     rng = np.random.default_rng() if rng is None else rng
-    direction = 1 if label == 1 else -1
+    direction, u = (1 if label == 1 else -1), frame_size / 64
     hue0, step = rng.random(), rng.uniform(0.03, 0.06)
     leg0, leg_step = rng.uniform(0, 2 * np.pi), rng.choice([-1, 1]) * rng.uniform(0.4, 0.9)
-    scale, cx, cy = rng.uniform(0.8, 1.15), size / 2 + rng.uniform(-6, 6) * size / 64, size / 2 + rng.uniform(-3, 3) * size / 64
-    bg = _background(size, rng)
+    scale, cx, cy = rng.uniform(0.8, 1.15), frame_size / 2 + rng.uniform(-6, 6) * u, frame_size / 2 + rng.uniform(-3, 3) * u
+    bg = _background(frame_size, rng).astype(np.uint8)
     frames = []
-    for t in range(seq_len):
-        jx, jy = rng.normal(0, 1.0, 2) * size / 64
-        img = draw_pedestrian(size, hue0 + direction * step * t, leg0 + leg_step * t, cx + jx, cy + jy, scale, bg.astype(np.uint8))
-        arr = np.asarray(img, dtype=np.float32) + rng.normal(0, noise, (size, size, 3))
+    for t in range(sequence_length):
+        jx, jy = rng.normal(0, 1.0, 2) * u
+        img = draw_pedestrian(frame_size, hue0 + direction * step * t, leg0 + leg_step * t, cx + jx, cy + jy, scale, bg)
+        arr = np.asarray(img, dtype=np.float32) + rng.normal(0, noise, (frame_size, frame_size, 3))
         frames.append(arr.clip(0, 255).astype(np.uint8))
     return frames
 
 # %% ../nbs/01_synthetic.ipynb #c014
-def make_synthetic(out, n_train: int = 600, n_val: int = 150, n_test: int = 150, seq_len: int = 16,
-                   size: int = 64, seed: int = 0, overwrite: bool = False, progress: bool = True) -> Path:
+def make_synthetic(out, n_train: int = 600, n_val: int = 150, *, n_test: int = 150, sequence_length: int = 16,
+                   frame_size: int = 64, seed: int = 0, overwrite: bool = False, progress: bool = True) -> Path:
     "Write an order-only synthetic dataset to `out` (labels.csv + sequences/{split}/...)."
     counts = dict(train=n_train, val=n_val, test=n_test)
     for k, n in counts.items():
-        if n < 0: raise ValueError(f"n_{k} must be >= 0, got {n}")
-    if n_train < 2 or n_val < 2: raise ValueError("need at least 2 training and 2 validation clips (one per class)")
-    if seq_len < 2: raise ValueError(f"seq_len must be at least 2 (order needs two frames), got {seq_len}")
-    if size < 16: raise ValueError(f"size must be at least 16 pixels, got {size}")
+        if n < 0: raise DataError(f"n_{k} must be >= 0, got {n}")
+    if n_train < 2 or n_val < 2: raise DataError("need at least 2 training and 2 validation clips (one per class)")
+    if sequence_length < 2: raise DataError(f"sequence_length must be at least 2 (order needs two frames), got {sequence_length}")
+    if frame_size < 16: raise DataError(f"frame_size must be at least 16 pixels, got {frame_size}")
     jobs = [(s, i) for s in SPLITS for i in range(counts[s])]
     with SequenceWriter(out, overwrite=overwrite) as w:
         for split, i in (progress_bar(jobs) if progress else jobs):
             rng = np.random.default_rng([seed, SPLITS.index(split), i])
             label = i % 2
-            w.add(split, f"synth_{split}_{i:05d}", synth_clip(label, seq_len, size, rng), CLASS_NAMES[label],
-                  video_id="synthetic", track_id=str(i), start_frame=0, end_frame=seq_len - 1)
+            w.add(split, f"synth_{split}_{i:05d}", synth_clip(label, sequence_length, frame_size, rng=rng), CLASS_NAMES[label],
+                  video_id="synthetic", track_id=str(i), start_frame=0, end_frame=sequence_length - 1)
     return Path(out)

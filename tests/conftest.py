@@ -1,5 +1,5 @@
 """Run the longest tests first, so that two pytest-xdist workers finish together rather than one waiting on the last."""
-LONGEST_FIRST = ["test_wheel_in_clean_venv", "04_hidden_state", "07_jaad_benchmark", "06_evaluate", "05a_runs", "09_cli", "05_learner", "08_performance"]
+LONGEST_FIRST = ["test_wheel_in_clean_venv", "05_hidden_state", "07_training", "09_evaluate", "13_runs", "16_cli", "06_video", "15_performance", "10_benchmark"]
 
 
 def pytest_collection_modifyitems(items):

@@ -78,7 +78,7 @@ def test_pages(site, tmp_path):
 def test_screenshots(site, tmp_path):
     exe, (out, _) = chromium(), site
     dest = ROOT / "tests" / "output"; dest.mkdir(exist_ok=True)
-    for name, page in [("home.png", "index.html"), ("lesson.png", "04_hidden_state.html")]:
+    for name, page in [("home.png", "index.html"), ("lesson.png", "05_hidden_state.html")]:
         r = subprocess.run([exe, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1400",
                             f"--screenshot={dest / name}", (out / page).as_uri()], capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and (dest / name).stat().st_size > 10_000, f"no screenshot of {page}: {r.stderr[-300:]}"

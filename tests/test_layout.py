@@ -1,5 +1,5 @@
 """The shape of the house, read from the code: pedsense's modules import each other without cycles, no module imports
-another only for its side effect, and none is over 300 lines."""
+another only for its side effect, and none is over 450 lines (one home per concept; a module may grow to ~450 lines when it holds one idea)."""
 import ast
 from pathlib import Path
 
@@ -51,5 +51,5 @@ def test_no_side_effect_imports():
 
 
 def test_small_modules():
-    big = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) >= 300}
-    assert not big, f"modules of 300 lines or more: {big}"
+    big = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > 450}
+    assert not big, f"modules over 450 lines: {big}"

@@ -10,10 +10,10 @@ LESSONS = sorted(NBS.glob("[0-9][0-9]*.ipynb"))
 # Numbers that are settings, definitions or published figures, per lesson: not results, so no output has to show them.
 ALLOWED = {
     "02_jaad": {"127.0", "5", "76"},     # the loopback address; the archive's size in MB; 16 + 60 frames, the protocol's shortest track
-    "02a_crops": {"4.0", "10×"},         # the videos' licence (CC BY 4.0); the test video's scale
-    "03a_trajectory": {"1280", "1920"},  # JAAD's two video widths
-    "06_evaluate": {"3e-3"},             # the resnet18_frozen preset's learning rate (lesson 05)
-    "07_jaad_benchmark": {"20", "40", "60"},  # the epochs of the variants tried; the protocol's 60 frames (lesson 02)
+    "11_crops": {"4.0", "10×"},         # the videos' licence (CC BY 4.0); the test video's scale
+    "04_trajectory": {"1280", "1920"},  # JAAD's two video widths
+    "09_evaluate": {"3e-3"},             # the resnet18_frozen preset's learning rate (lesson 05)
+    "10_benchmark": {"20", "40", "60"},  # the epochs of the variants tried; the protocol's 60 frames (lesson 02)
 }
 
 NUMBER = re.compile(r"(?<![\w.\-/])(\d+(?:\.\d+)?(?:e-?\d+)?|\.\d+)(%|×)?(?![\w/])")

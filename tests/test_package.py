@@ -61,7 +61,7 @@ def test_wheel_in_clean_venv(tmp_path):
     listed = run(py, "-m", "pip", "list")
     assert "nbdev" not in listed, "the library must not pull in the dev stack"
     assert "torch " in listed and "torchvision" in listed
-    run(py, "-c", "import pedsense.core, pedsense.data, pedsense.synth, pedsense.jaad, pedsense.train.resnet_lstm, pedsense.trajectory, pedsense.hidden_state, pedsense.learner, pedsense.runs, pedsense.evaluate, pedsense.benchmark, pedsense.bench, pedsense.cli")
+    run(py, "-c", "import pkgutil, importlib, pedsense; [importlib.import_module(m.name) for m in pkgutil.walk_packages(pedsense.__path__, \"pedsense.\")]")
     assert "synth" in run(ped, "--help") and "demo" in run(ped, "demo", "--help")
     assert run(ped, "--version").strip() == f"pedsense {version}"
     out = run(ped, "demo", "--preset", "debug", "--data", tmp_path / "data", "--runs", tmp_path / "runs", cwd=tmp_path)
