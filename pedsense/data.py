@@ -4,26 +4,28 @@
 
 # %% ../nbs/00_data.ipynb #c002
 from __future__ import annotations
-import json, shutil, warnings, weakref
+import json, os, shutil, stat, warnings, weakref
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 from sklearn.utils.class_weight import compute_class_weight
+from fastcore.basics import patch
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
-from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
+from torchvision.transforms.v2.functional import pil_to_tensor
 from torchvision.utils import make_grid
 
-from .core import (CLASS_NAMES, SPLITS, DEFAULT_DATA, DataError, atomic_dir, check_choice, check_output_folder,
+from .core import (CLASS_NAMES, SPLITS, DEFAULT_DATA, DataError, atomic_dir, check_choice, check_output_folder, writing,
                            plain_name)
 
 # %% auto #0
 __all__ = ['LABEL_COLUMNS', 'DATASET_FILE', 'IMAGENET_MEAN', 'IMAGENET_STD', 'MAX_FRAME_PIXELS', 'FRAME_MODES', 'frame_name',
-           'sequence_dir', 'SequenceWriter', 'dataset_class_names', 'read_labels', 'sample_indices', 'list_frames',
+           'sequence_dir', 'SequenceWriter', 'dataset_class_names', 'read_labels', 'list_frames', 'sample_indices',
            'read_frame', 'load_clip', 'clip_transform', 'apply_clip_transform', 'ClipDataset', 'class_weights',
            'denormalize', 'show_clip', 'plot_class_balance']
 
@@ -37,7 +39,7 @@ def frame_name(i: int) -> str:
     "File name of frame `i` in a sequence folder."
     return f"frame_{i:02d}.jpg"
 
-def sequence_dir(root, split: str, sequence_id) -> Path:
+def sequence_dir(root: str | Path, split: str, sequence_id: str) -> Path:
     "Folder of one sequence: `root/sequences/{split}/{sequence_id}`."
     return Path(root) / "sequences" / split / str(sequence_id)
 
@@ -49,6 +51,7 @@ def _to_image(frame) -> Image.Image:
         raise ValueError(f"a frame must be an RGB uint8 array (H, W, 3) or a PIL image, got {arr.dtype} {arr.shape}")
     return Image.fromarray(arr)
 
+# %% ../nbs/00_data.ipynb #c054
 class SequenceWriter:
     "The one writer of the on-disk format; the dataset appears at `root` only when `close` succeeds."
     def __init__(self, root, *, class_names: Sequence[str] = CLASS_NAMES, overwrite: bool = False, quality: int = 95):
@@ -64,41 +67,49 @@ class SequenceWriter:
         "The temporary folder the dataset is built in, made on first use and removed if the writer is never closed."
         if self._tmp is None:
             self._dir = atomic_dir(self.root, overwrite=self.overwrite, marker=DATASET_FILE)
-            self._tmp = self._dir.__enter__()
-            self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmp, True)
+            self._tmp = self._dir.__enter__()     # the start of `with atomic_dir(...) as tmp:`, left open until close or abort
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmp, True)    # dropped unclosed: remove tmp
         return self._tmp
-
-    def add(self, split: str, sequence_id, frames: Sequence, label: str, *, video_id="", track_id="",
-            start_frame: int = 0, end_frame: int | None = None):
-        "Write one sequence's frames (RGB uint8 arrays or PIL images) and remember its row."
-        check_choice("split", split, SPLITS); check_choice("label", label, self.class_names)
-        d = sequence_dir(self.tmp, split, plain_name(sequence_id, "sequence id", self.root))
-        d.mkdir(parents=True)
-        for i, f in enumerate(frames): _to_image(f).save(d / frame_name(i), quality=self.quality)
-        if end_frame is None: end_frame = start_frame + len(frames) - 1
-        self.rows.append(dict(sequence_id=str(sequence_id), label=label, video_id=video_id,
-                              track_id=track_id, start_frame=start_frame, end_frame=end_frame))
 
     def side_path(self, name: str) -> Path:
         "Where to write a side file (a converter's sample table, features) so that it appears with the dataset."
         return self.tmp / plain_name(name, "side file", self.root)
 
-    def close(self) -> Path:
-        "Write `labels.csv` and `dataset.json` and move the finished dataset to `root`."
-        pd.DataFrame(self.rows, columns=list(LABEL_COLUMNS)).to_csv(self.tmp / "labels.csv", index=False)
-        (self.tmp / DATASET_FILE).write_text(json.dumps(dict(format="pedsense clips", class_names=list(self.class_names))) + "\n")
-        self._dir.__exit__(None, None, None)
-        self._cleanup.detach()
-        return self.root
-
-    def abort(self):
+    def abort(self) -> None:
         "Remove everything written so far."
-        if self._dir is not None: self._dir.__exit__(RuntimeError, RuntimeError("aborted"), None); self._cleanup.detach()
+        if self._dir is not None:
+            self._dir.__exit__(RuntimeError, RuntimeError("aborted"), None)   # leave the `with` by an error: tmp is removed
+            self._cleanup.detach()
 
     def __enter__(self): return self
     def __exit__(self, exc_type, *_):
         if exc_type is None: self.close()
         else: self.abort()
+
+# %% ../nbs/00_data.ipynb #c055
+@patch
+def add(self: SequenceWriter, split: str, sequence_id: str, frames: Sequence, label: str, *, video_id: str = "", track_id: str = "",
+        start_frame: int = 0, end_frame: int | None = None) -> None:
+    "Write one sequence's frames (RGB uint8 arrays or PIL images) and remember its row."
+    check_choice("split", split, SPLITS)
+    check_choice("label", label, self.class_names)
+    d = sequence_dir(self.tmp, split, plain_name(sequence_id, "sequence id", self.root))
+    with writing(self.root):                     # a full disk or a read-only folder: one line naming the dataset
+        d.mkdir(parents=True)
+        for i, f in enumerate(frames): _to_image(f).save(d / frame_name(i), quality=self.quality)
+    if end_frame is None: end_frame = start_frame + len(frames) - 1
+    self.rows.append(dict(sequence_id=str(sequence_id), label=label, video_id=video_id,
+                          track_id=track_id, start_frame=start_frame, end_frame=end_frame))
+
+@patch
+def close(self: SequenceWriter) -> Path:
+    "Write `labels.csv` and `dataset.json` and move the finished dataset to `root`."
+    with writing(self.root):
+        pd.DataFrame(self.rows, columns=list(LABEL_COLUMNS)).to_csv(self.tmp / "labels.csv", index=False)
+        (self.tmp / DATASET_FILE).write_text(json.dumps(dict(format="pedsense clips", class_names=list(self.class_names))) + "\n")
+    self._dir.__exit__(None, None, None)          # leave the `with` normally: tmp is renamed to root
+    self._cleanup.detach()
+    return self.root
 
 # %% ../nbs/00_data.ipynb #c019
 def _missing_dataset(root: Path) -> DataError:
@@ -118,7 +129,7 @@ def _sequences_on_disk(root: Path) -> dict[str, str]:
     return found
 
 # %% ../nbs/00_data.ipynb #c020
-def dataset_class_names(root) -> tuple[str, ...]:
+def dataset_class_names(root: str | Path) -> tuple[str, ...]:
     "The class names a dataset declares in `dataset.json` (a dataset without one: `CLASS_NAMES`)."
     path = Path(root) / DATASET_FILE
     if not path.is_file(): return CLASS_NAMES
@@ -129,7 +140,7 @@ def dataset_class_names(root) -> tuple[str, ...]:
         raise DataError(f"{path}: class_names must be a list of two or more different names, got {names!r}")
     return tuple(plain_name(n, "class name", path) for n in names)
 
-def read_labels(root) -> pd.DataFrame:
+def read_labels(root: str | Path) -> pd.DataFrame:
     "Read and check `root/labels.csv` against `root/sequences/*/`; adds `split` and integer `target` (the index of `label` in the class names)."
     root = Path(root)
     csv = root / "labels.csv"
@@ -154,14 +165,8 @@ def read_labels(root) -> pd.DataFrame:
     df["target"] = df.label.map(names.index)
     return df
 
-# %% ../nbs/00_data.ipynb #c026
-def sample_indices(n_frames: int, sequence_length: int) -> list[int]:
-    "`sequence_length` evenly spaced indices into `range(n_frames)`, first and last included; repeats when `n_frames < sequence_length`."
-    if n_frames < 1: raise DataError("cannot sample from an empty sequence")
-    return np.linspace(0, n_frames - 1, sequence_length).round().astype(int).tolist()
-
 # %% ../nbs/00_data.ipynb #c029
-def list_frames(seq_dir) -> list[Path]:
+def list_frames(seq_dir: str | Path) -> list[Path]:
     "The frames of a sequence folder in order; a gap or an empty folder is a `DataError`."
     seq_dir = Path(seq_dir)
     if not seq_dir.is_dir(): raise DataError(f"{seq_dir}: sequence folder not found")
@@ -175,22 +180,36 @@ def list_frames(seq_dir) -> list[Path]:
         raise DataError(f"{seq_dir / gap}: frame missing ({len(names)} frames, numbered with a gap)")
     return [seq_dir / n for n in names]
 
+# %% ../nbs/00_data.ipynb #c026
+def sample_indices(n_frames: int, sequence_length: int) -> list[int]:
+    "`sequence_length` evenly spaced indices into `range(n_frames)`, first and last included; repeats when `n_frames < sequence_length`."
+    if n_frames < 1: raise DataError("cannot sample from an empty sequence")
+    return np.linspace(0, n_frames - 1, sequence_length).round().astype(int).tolist()
+
 # %% ../nbs/00_data.ipynb #c032
 MAX_FRAME_PIXELS = 4096 * 4096        # a frame with more pixels is refused before it is decoded
 FRAME_MODES = ("RGB", "L", "P", "RGBA", "CMYK", "YCbCr")   # 8-bit PIL modes that convert to RGB
 
-def read_frame(path) -> torch.Tensor:
-    "One frame as a uint8 tensor `(3, H, W)`, its size and bit depth checked from its header before it is decoded."
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)     # refused below, with the file's name
-            with Image.open(path) as im: (w, h), mode = im.size, im.mode
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"{path}: cannot decode image ({type(e).__name__})") from None
+def _check_header(path, im: Image.Image) -> None:
+    "Refuse a frame whose header declares too many pixels or more than 8 bits per channel."
+    (w, h), mode = im.size, im.mode
     if w * h > MAX_FRAME_PIXELS: raise DataError(f"{path}: {w}x{h} pixels, more than a frame may have ({MAX_FRAME_PIXELS:,})")
     if mode not in FRAME_MODES: raise DataError(f"{path}: a {mode} image; frames must be 8-bit (RGB or grey)")
-    try: return decode_image(str(path), mode=ImageReadMode.RGB)
-    except RuntimeError as e: raise DataError(f"{path}: cannot decode image ({type(e).__name__})") from None
+
+def read_frame(path: str | Path) -> torch.Tensor:
+    "One frame as a uint8 tensor `(3, H, W)`: a regular file whose header is checked before its pixels are decoded."
+    try: mode = os.stat(path).st_mode
+    except OSError as e: raise DataError(f"{path}: cannot be read ({e.strerror})") from None
+    if not stat.S_ISREG(mode): raise DataError(f"{path}: not a regular file (a frame must be an image file, not a pipe, device or folder)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)     # refused by _check_header, with the file's name
+            with Image.open(path) as im:
+                _check_header(path, im)
+                return pil_to_tensor(im.convert("RGB"))
+    except DataError: raise
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"{path}: cannot decode image ({type(e).__name__})") from None
 
 def load_clip(frames: Sequence[Path], sequence_length: int) -> torch.Tensor:
     "Decode `sequence_length` evenly sampled frames into a uint8 tensor `(T, 3, H, W)`."
@@ -207,7 +226,7 @@ def clip_transform(crop_size: int = 224, train: bool = False, flip: bool = True)
     fixed = [v2.Resize((crop_size, crop_size), antialias=True)]
     return v2.Compose((aug if train else fixed) + [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
-def apply_clip_transform(tfm, clip: torch.Tensor) -> torch.Tensor:
+def apply_clip_transform(tfm: v2.Transform, clip: torch.Tensor) -> torch.Tensor:
     "Apply `tfm` once to the whole clip, as a video."
     return tfm(tv_tensors.Video(clip)).as_subclass(torch.Tensor)
 
@@ -235,7 +254,7 @@ class ClipDataset(Dataset):
         return apply_clip_transform(self.tfm, load_clip(self.frames[i], self.sequence_length)), self.targets[i]
 
 # %% ../nbs/00_data.ipynb #c044
-def class_weights(targets, class_names: Sequence[str] = CLASS_NAMES) -> torch.Tensor:
+def class_weights(targets: Sequence[int] | np.ndarray | torch.Tensor, class_names: Sequence[str] = CLASS_NAMES) -> torch.Tensor:
     "Inverse-frequency class weights `n / (n_classes * count_c)` from integer targets (scikit-learn's \"balanced\")."
     y = np.asarray(targets)
     absent = [name for c, name in enumerate(class_names) if not (y == c).any()]
@@ -248,23 +267,26 @@ def denormalize(clip: torch.Tensor) -> torch.Tensor:
     m, s = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
     return (clip.cpu() * s + m).clamp(0, 1)
 
-def show_clip(clip: torch.Tensor, label: str | None = None, *, ncols: int = 8, size: float = 1.2, ax=None):
+def show_clip(clip: torch.Tensor, label: str | None = None, *, ncols: int = 8, size: float = 1.2,
+              ax: plt.Axes | None = None) -> plt.Axes:
     "Show a clip `(T, 3, H, W)` (uint8 or normalised float) as a grid of frames, `ncols` to a row, titled with `label`."
     frames = clip.float().div(255) if clip.dtype == torch.uint8 else denormalize(clip)
     grid = make_grid(frames, nrow=ncols, padding=2, pad_value=1.0)
     if ax is None:
         rows = -(-len(frames) // ncols)
         _, ax = plt.subplots(figsize=(min(len(frames), ncols) * size, rows * size + 0.3))
-    ax.imshow(grid.permute(1, 2, 0).numpy()); ax.axis("off")
+    ax.imshow(grid.permute(1, 2, 0).numpy())
+    ax.axis("off")
     if label is not None: ax.set_title(label, fontsize=9, loc="left")
     return ax
 
 # %% ../nbs/00_data.ipynb #c049
-def plot_class_balance(df: pd.DataFrame, class_names: Sequence[str] = CLASS_NAMES, ax=None) -> pd.DataFrame:
+def plot_class_balance(df: pd.DataFrame, class_names: Sequence[str] = CLASS_NAMES, ax: plt.Axes | None = None) -> pd.DataFrame:
     "Bar chart of sequences per split and class, from `read_labels`; returns the counts."
     splits = [s for s in SPLITS if s in set(df.split)]
     counts = df.groupby(["split", "label"]).size().unstack("label").reindex(index=splits, columns=list(class_names)).fillna(0).astype(int)
     ax = counts.plot.bar(ax=ax, rot=0, figsize=(5, 3))
     for c in ax.containers: ax.bar_label(c, fontsize=8)
-    ax.set_ylabel("sequences"); ax.set_title("class balance per split")
+    ax.set(ylabel="sequences", title="class balance per split")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))       # counts: whole numbers on the axis
     return counts

@@ -5,24 +5,30 @@
 # %% ../nbs/02_jaad.ipynb #c002
 from __future__ import annotations
 import hashlib, json, os, zipfile, zlib
+from dataclasses import dataclass
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np, pandas as pd
-import matplotlib.pyplot as plt
+from fastcore.basics import patch
 from fastprogress.fastprogress import progress_bar
 
-from .core import CLASS_NAMES, EGO_ACTIONS, DataError, atomic_dir, atomic_path, check_choice, download_verified, pedsense_home
+from .core import (CLASS_NAMES, EGO_ACTIONS, SPLITS, DataError, atomic_dir, atomic_path, check_choice, download_verified, pedsense_home,
+                           plain_name)
 
 # %% auto #0
-__all__ = ['JAAD_COMMIT', 'JAAD_URL', 'JAAD_VIDEOS', 'JAAD_FOLDERS', 'JAAD_CONTENT_SHA256', 'BEHAVIOUR_TAGS', 'OCCLUSION',
-           'SPLIT_TYPES', 'SAMPLES_FILE', 'JaadSource', 'annotations_digest', 'check_jaad_annotations', 'download_jaad',
-           'jaad_annotations', 'parse_video', 'parse_attributes', 'parse_vehicle', 'JaadTables', 'load_jaad',
-           'split_videos', 'benchmark_tracks', 'benchmark_samples', 'benchmark_counts', 'action_samples',
-           'plot_timeline', 'window_frames', 'window_features', 'save_features', 'load_features', 'write_sample_files',
+__all__ = ['MAX_FILE_BYTES', 'BEHAVIOUR_TAGS', 'OCCLUSION', 'ATTRIBUTE_NUMBERS', 'BOX_MARGIN', 'BOX_COLUMNS', 'JAAD_COMMIT',
+           'JAAD_URL', 'JAAD_VIDEOS', 'JAAD_FOLDERS', 'JAAD_CONTENT_SHA256', 'SPLIT_TYPES', 'SAMPLES_FILE',
+           'FEATURE_SHAPES', 'SAMPLE_COLUMNS', 'JaadSource', 'parse_xml', 'parse_video', 'parse_attributes',
+           'parse_vehicle', 'JaadTables', 'load_jaad', 'annotations_digest', 'check_jaad_annotations', 'download_jaad',
+           'jaad_annotations', 'split_videos', 'benchmark_tracks', 'benchmark_samples', 'action_samples',
+           'window_frames', 'window_features', 'save_features', 'check_features', 'load_features', 'write_sample_files',
            'samples_source', 'write_samples']
 
 # %% ../nbs/02_jaad.ipynb #c005
+MAX_FILE_BYTES = 64 * 2**20     # an annotation file larger than this is refused before it is read (JAAD's largest is measured in "Trusting nothing")
+
 class JaadSource:
     "The JAAD annotation folder or its zip (read alike through `pathlib.Path` and `zipfile.Path`)."
     def __init__(self, path):
@@ -33,27 +39,190 @@ class JaadSource:
         else: top = zipfile.Path(self.path)
         hits = [d for d in (top, *(c for c in top.iterdir() if c.is_dir())) if (d / "annotations").is_dir()]
         if not hits: raise DataError(f"{self.path}: no annotations/ folder here; expected the JAAD annotation folder or its zip")
+        if len(hits) > 1:
+            names = ", ".join(str(h.relative_to(top)) if isinstance(h, Path) else h.at or "." for h in hits)
+            raise DataError(f"{self.path}: holds {len(hits)} sets of JAAD annotations ({names}); give the one to use")
         self.root = hits[0]
 
     def names(self, folder: str) -> list[str]:
-        "Sorted file names in `folder`."
+        "Sorted names in `folder`, files or not (`read` refuses a folder or a pipe by name, rather than letting its video vanish)."
         d = self.root / folder
-        return sorted(p.name for p in d.iterdir() if p.is_file()) if d.is_dir() else []
+        return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
 
-    def files(self, folders) -> list[str]:
-        "Relative names of the files under `folders`, one level of subfolders deep (`split_ids/default/train.txt`)."
+    def files(self, folders: Sequence[str]) -> list[str]:
+        "Relative names of what is not a folder under `folders`, one level of subfolders deep (`split_ids/default/train.txt`)."
         out = []
         for folder in folders:
             d = self.root / folder
             for p in (d.iterdir() if d.is_dir() else []):
-                out += [f"{folder}/{p.name}"] if p.is_file() else [f"{folder}/{p.name}/{q.name}" for q in p.iterdir() if q.is_file()]
+                out += [f"{folder}/{p.name}/{q.name}" for q in p.iterdir() if not q.is_dir()] if p.is_dir() else [f"{folder}/{p.name}"]
         return sorted(out)
 
-    def read(self, rel: str) -> bytes:
-        "The bytes of the file at `rel`; a missing or unreadable file is a `DataError` naming it."
-        try: return (self.root / rel).read_bytes()
-        except (KeyError, FileNotFoundError): raise DataError(f"{self.path}: missing {rel}") from None
-        except (zipfile.BadZipFile, zlib.error, OSError) as e: raise DataError(f"{self.path}: {rel} cannot be read ({e})") from None
+# %% ../nbs/02_jaad.ipynb #c029
+@patch
+def read(self: JaadSource, rel: str) -> bytes:
+    "The bytes of the file at `rel`, its size checked as the folder or the zip declares it before reading; else a `DataError` naming it."
+    p = self.root / rel
+    if p.exists() and not p.is_file(): raise DataError(f"{self.path}: {rel} is not a file (a folder, a pipe or a device)")
+    try:
+        if (n := p.root.getinfo(p.at).file_size if isinstance(p, zipfile.Path) else p.stat().st_size) > MAX_FILE_BYTES:
+            raise DataError(f"{self.path}: {rel} is {n:,} bytes, more than an annotation file may have ({MAX_FILE_BYTES:,})")
+        return p.read_bytes()
+    except (KeyError, FileNotFoundError, NotADirectoryError): raise DataError(f"{self.path}: missing {rel}") from None
+    except (zipfile.BadZipFile, zlib.error, OSError, RuntimeError) as e:      # zipfile: RuntimeError for an encrypted member
+        raise DataError(f"{self.path}: {rel} cannot be read ({e})") from None
+
+# %% ../nbs/02_jaad.ipynb #c018
+BEHAVIOUR_TAGS = ("action", "look", "cross", "nod", "hand_gesture", "reaction")
+OCCLUSION = {"none": 0, "part": 1, "full": 2}
+
+def _number(value, what: str, where: str, kind=int):
+    "`value` as a `kind` (int or float); else a `DataError` naming `where` and `what`."
+    try: return kind(value)
+    except (TypeError, ValueError): raise DataError(f"{where}: {what} {value!r} is not a number") from None
+
+def parse_xml(src: JaadSource, rel: str) -> ET.Element:
+    "The root element of the XML file `rel`; a malformed file or an entity bomb is a `DataError` naming it."
+    data = src.read(rel)
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:       # JAAD's files declare none; entities are how XML bombs expand
+        raise DataError(f"{src.path}: {rel} is not valid JAAD XML (it declares a DTD or entities, which JAAD's files do not)")
+    try: return ET.fromstring(data)
+    except ET.ParseError as e: raise DataError(f"{src.path}: {rel} is not valid XML ({e})") from None
+
+# %% ../nbs/02_jaad.ipynb #c037
+def _box_row(b: ET.Element, video_id: str, kind: str, where: str) -> dict:
+    "One `<box>` of a track as a row; its frame and corners must be numbers."
+    attrs = {a.get("name"): a.text for a in b.iter("attribute")}
+    if not attrs.get("id"): raise DataError(f"{where}: a box at frame {b.get('frame')} has no id attribute")
+    try: nums = int(b.get("frame")), *(float(b.get(a)) for a in ("xtl", "ytl", "xbr", "ybr"))
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: box of {attrs['id']} at frame {b.get('frame')!r}: the frame or a corner is not a number") from None
+    row = dict(video_id=video_id, pid=attrs["id"], **dict(zip(("frame", "x1", "y1", "x2", "y2"), nums)),
+               occlusion=OCCLUSION.get(attrs.get("occlusion"), 0))
+    if kind == "pedestrian": row.update({t: attrs.get(t) for t in BEHAVIOUR_TAGS})
+    return row
+
+def parse_video(src: JaadSource, video_id: str) -> tuple[dict, list[dict], list[dict]]:
+    "One video's attributes, its tracks (one row per person) and its boxes (one row per person and frame)."
+    rel = f"annotations/{video_id}.xml"
+    root, where = parse_xml(src, rel), f"{src.path}: {rel}"
+    size, n_frames = root.find("meta/task/original_size"), root.findtext("meta/task/size")
+    if size is None or n_frames is None: raise DataError(f"{where} has no frame count or image size (meta/task/size, meta/task/original_size)")
+    va = root.find("meta/task/video_attributes")
+    video = dict(video_id=video_id, n_frames=_number(n_frames, "frame count", where), width=_number(size.findtext("width"), "width", where),
+                 height=_number(size.findtext("height"), "height", where), **{c.tag: c.text for c in (va if va is not None else [])})
+    if min(video["n_frames"], video["width"], video["height"]) <= 0: raise DataError(f"{where}: the frame count and image size must be positive")
+    tracks, boxes = [], []
+    for track in root.iter("track"):
+        rows = [_box_row(b, video_id, track.get("label"), where) for b in track.iter("box")]
+        pids = {r["pid"] for r in rows}
+        if len(pids) > 1: raise DataError(f"{where}: one track holds several pedestrian ids ({', '.join(sorted(pids)[:2])}, ...)")
+        if rows: tracks.append(dict(video_id=video_id, pid=plain_name(rows[0]["pid"], "pedestrian id", where), kind=track.get("label")))
+        boxes += rows
+    return video, tracks, boxes
+
+# %% ../nbs/02_jaad.ipynb #c023
+ATTRIBUTE_NUMBERS = ("crossing", "crossing_point", "decision_point", "group_size", "num_lanes")
+
+def parse_attributes(src: JaadSource, video_id: str) -> list[dict]:
+    "The behavioural pedestrians' attributes of one video (crossing, crossing_point, decision_point, age, ...)."
+    rel = f"annotations_attributes/{video_id}_attributes.xml"
+    where, rows = f"{src.path}: {rel}", []
+    for p in parse_xml(src, rel).iter("pedestrian"):
+        r = dict(p.attrib)
+        if not r.get("id"): raise DataError(f"{where}: a pedestrian has no id")
+        r["id"] = plain_name(r["id"], "pedestrian id", where)
+        for k in ATTRIBUTE_NUMBERS: r[k] = _number(r.get(k, -1), f"{k} of {r['id']}", where)
+        rows.append(r)
+    return rows
+
+def parse_vehicle(src: JaadSource, video_id: str) -> list[dict]:
+    "The ego-vehicle's action per frame of one video, each one of `EGO_ACTIONS` (stopped, moving_slow, decelerating, ...)."
+    rel = f"annotations_vehicle/{video_id}_vehicle.xml"
+    where = f"{src.path}: {rel}"
+    rows = [dict(video_id=video_id, frame=_number(f.get("id"), "frame", where), action=f.get("action")) for f in parse_xml(src, rel).iter("frame")]
+    if bad := next((r for r in rows if r["action"] not in EGO_ACTIONS), None):
+        raise DataError(f"{where}: frame {bad['frame']}: unknown ego action {bad['action']!r} (known: {', '.join(EGO_ACTIONS)})")
+    return rows
+
+def _check_vehicle(src: JaadSource, vehicle: pd.DataFrame, videos: pd.DataFrame):
+    "One ego action for each frame of each video, as JAAD has (a frame without one would get silently empty ego features)."
+    n = videos.set_index("video_id").n_frames
+    inside = vehicle.frame.between(0, vehicle.video_id.map(n) - 1)
+    got, beyond = (vehicle[m].groupby("video_id").size().reindex(n.index, fill_value=0) for m in (inside, ~inside))
+    if len(bad := n.index[(got != n) | (beyond > 0)]):
+        v = bad[0]
+        raise DataError(f"{src.path}: annotations_vehicle/{v}_vehicle.xml: ego actions for {got[v]} of the video's {n[v]} frames"
+                        f"{f' and {beyond[v]} beyond them' if beyond[v] else ''}; JAAD has one for each frame, 0 to {n[v] - 1} ({len(bad)} such file(s))")
+
+# %% ../nbs/02_jaad.ipynb #c025
+@dataclass(eq=False)
+class JaadTables:
+    "JAAD as tidy tables: `videos`, `pedestrians` (tracks with attributes), `boxes`, `vehicle`; plus the source for splits."
+    src: JaadSource
+    videos: pd.DataFrame
+    pedestrians: pd.DataFrame
+    boxes: pd.DataFrame
+    vehicle: pd.DataFrame
+
+    def __repr__(self): return f"JaadTables({len(self.videos)} videos, {len(self.pedestrians)} tracks, {len(self.boxes)} boxes, {len(self.vehicle)} vehicle frames)"
+
+def _first_duplicate(df: pd.DataFrame, cols: list[str], where: str, what: str):
+    "A `DataError` naming the first row of `df` whose `cols` repeat an earlier row's, and both videos."
+    if len(dup := df[df.duplicated(cols, keep=False)]):
+        key = ", ".join(str(dup[c].iloc[0]) for c in cols)
+        raise DataError(f"{where}: {what} {key} appears twice (in {' and '.join(dup.video_id.iloc[:2])})")
+
+BOX_MARGIN = 0.05     # how far a box may reach outside the image, as a fraction of its width or height (JAAD's: 1 pixel at most)
+
+def _check_boxes(src: JaadSource, boxes: pd.DataFrame, videos: pd.DataFrame):
+    "Every box at a frame of its video, finite, x1 < x2 and y1 < y2, on the image (give or take `BOX_MARGIN`); else a `DataError` naming it."
+    v = videos.set_index("video_id").loc[boxes.video_id]
+    n, W, H, f = v.n_frames.to_numpy(), v.width.to_numpy(), v.height.to_numpy(), boxes.frame.to_numpy()
+    x1, y1, x2, y2 = xy = boxes[["x1", "y1", "x2", "y2"]].to_numpy().T
+    rules = [((f < 0) | (f >= n), "the frame must be one of the video's {n} frames, 0 to {last} (meta/task/size)"),
+             (~np.isfinite(xy).all(0) | (x2 <= x1) | (y2 <= y1), "a box must be finite with x1 < x2 and y1 < y2"),
+             ((x2 <= 0) | (y2 <= 0) | (x1 >= W) | (y1 >= H), "it lies entirely outside the {w}x{h} image (meta/task/original_size)"),
+             ((x1 < -BOX_MARGIN * W) | (y1 < -BOX_MARGIN * H) | (x2 > (1 + BOX_MARGIN) * W) | (y2 > (1 + BOX_MARGIN) * H),
+              f"a box may reach at most {BOX_MARGIN:.0%} of the image's width or height outside the {{w}}x{{h}} image (meta/task/original_size)")]
+    for bad, why in rules:
+        if bad.any():
+            r = boxes.iloc[i := int(bad.argmax())]
+            raise DataError(f"{src.path}: annotations/{r.video_id}.xml: box of {r.pid} at frame {r.frame} is ({r.x1}, {r.y1}, {r.x2}, {r.y2}); "
+                            f"{why.format(n=n[i], last=n[i] - 1, w=W[i], h=H[i])} ({bad.sum()} such)")
+
+# %% ../nbs/02_jaad.ipynb #c060
+BOX_COLUMNS = ("video_id", "pid", "frame", "x1", "y1", "x2", "y2", "occlusion", *BEHAVIOUR_TAGS)
+
+def _read_videos(src: JaadSource, ids: list[str], progress: bool) -> tuple[pd.DataFrame, ...]:
+    "Parse every video's three files: videos, tracks, boxes, attributes and vehicle rows as tables."
+    vids, tracks, boxes, attrs, vehicle = [], [], [], [], []
+    for vid in (progress_bar(ids) if progress else ids):
+        v, t, b = parse_video(src, vid)
+        vids.append(v)
+        for rows, new in ((tracks, t), (boxes, b), (attrs, [dict(a, video_id=vid) for a in parse_attributes(src, vid)]),
+                          (vehicle, parse_vehicle(src, vid))): rows.extend(new)
+    return (pd.DataFrame(vids), pd.DataFrame(tracks, columns=["video_id", "pid", "kind"]), pd.DataFrame(boxes, columns=list(BOX_COLUMNS)),
+            pd.DataFrame(attrs).rename(columns={"id": "pid"}), pd.DataFrame(vehicle, columns=["video_id", "frame", "action"]))
+
+def load_jaad(path: str | Path, progress: bool = True) -> JaadTables:
+    "Read the JAAD annotation folder or zip into tidy tables, checking ids, boxes, ego actions and duplicates on the way."
+    src = JaadSource(path)
+    missing = [f for f in JAAD_FOLDERS if not (src.root / f).is_dir()]
+    if missing: raise DataError(f"{src.path}: no {missing[0]}/ folder (JAAD's annotations come with {', '.join(JAAD_FOLDERS)})")
+    ids = [plain_name(n[:-4], "video id", f"{src.path}: annotations/") for n in src.names("annotations") if n.endswith(".xml")]
+    if not ids: raise DataError(f"{src.path}: no video annotations in annotations/")
+    videos, peds, boxes, attrs, vehicle = _read_videos(src, ids, progress)
+    _first_duplicate(peds, ["pid"], f"{src.path}: annotations/", "pedestrian id")
+    _first_duplicate(boxes, ["pid", "frame"], f"{src.path}: annotations/", "box (pedestrian, frame)")
+    _first_duplicate(vehicle, ["video_id", "frame"], f"{src.path}: annotations_vehicle/", "vehicle action (video, frame)")
+    _check_boxes(src, boxes, videos)
+    _check_vehicle(src, vehicle, videos)
+    if len(attrs):
+        _first_duplicate(attrs, ["pid"], f"{src.path}: annotations_attributes/", "pedestrian id")
+        peds = peds.merge(attrs.drop(columns=["old_id", "video_id"], errors="ignore"), on="pid", how="left")
+    boxes = boxes.sort_values(["video_id", "pid", "frame"], kind="stable").reset_index(drop=True)
+    return JaadTables(src, videos, peds, boxes, vehicle)
 
 # %% ../nbs/02_jaad.ipynb #c007
 JAAD_COMMIT = "7712f553f869e3e50199565b7b8a8f2d0657550d"      # branch JAAD_2.0 of ykotseruba/JAAD, 2024-03-01
@@ -62,35 +231,44 @@ JAAD_VIDEOS = 346
 JAAD_FOLDERS = ("annotations", "annotations_attributes", "annotations_vehicle", "split_ids")   # what pedsense reads
 JAAD_CONTENT_SHA256 = "cc3e9da92eedec464b46f76885eb309a7e6024d4de7c121100dd3558a716f1e4"   # annotations_digest at JAAD_COMMIT
 
-def annotations_digest(path) -> str:
+def annotations_digest(path: str | Path) -> str:
     "SHA-256 of the `sha256sum`-style list (file digest, relative name) of the files in `JAAD_FOLDERS`, sorted by name."
     src, h = JaadSource(path), hashlib.sha256()
     for rel in sorted(src.files(JAAD_FOLDERS)): h.update(f"{hashlib.sha256(src.read(rel)).hexdigest()}  {rel}\n".encode())
     return h.hexdigest()
 
-def check_jaad_annotations(path, videos: int = JAAD_VIDEOS, content_sha256: str | None = None) -> Path:
+def _check_zip(path):
+    "No member larger than `MAX_FILE_BYTES` (from the declared sizes, before reading) and none corrupt."
+    with zipfile.ZipFile(path) as z:
+        if big := [i.filename for i in z.infolist() if i.file_size > MAX_FILE_BYTES]:
+            raise DataError(f"{path}: {big[0]} is larger than an annotation file may be ({MAX_FILE_BYTES:,} bytes)")
+        try: bad = z.testzip()
+        except RuntimeError as e: raise DataError(f"{path}: {e}") from None      # an encrypted member
+        if bad is not None: raise DataError(f"{path}: {bad} is corrupt")
+
+def check_jaad_annotations(path: str | Path, videos: int = JAAD_VIDEOS, content_sha256: str | None = None) -> Path:
     "Check that `path` holds JAAD annotations: `videos` annotation files, the default split lists, no corrupt zip member, the content digest if given."
     src = JaadSource(path)
-    if Path(path).is_file():
-        with zipfile.ZipFile(path) as z:
-            if (bad := z.testzip()) is not None: raise DataError(f"{path}: {bad} is corrupt")
+    if Path(path).is_file(): _check_zip(path)
     n = sum(name.endswith(".xml") for name in src.names("annotations"))
     if n != videos: raise DataError(f"{path}: {n} video annotation files, expected {videos} (incomplete, or another JAAD version)")
-    for split in ("train", "val", "test"): src.read(f"split_ids/default/{split}.txt")
+    for split in SPLITS: src.read(f"split_ids/default/{split}.txt")
     if content_sha256 is not None and (digest := annotations_digest(path)) != content_sha256:
         raise DataError(f"{path}: the annotation files differ from JAAD {JAAD_COMMIT[:7]}'s (content sha256 {digest[:16]}..., expected {content_sha256[:16]}...)")
     return Path(path)
 
 # %% ../nbs/02_jaad.ipynb #c008
-def download_jaad(url: str = JAAD_URL, dest=None, *, content_sha256: str | None = JAAD_CONTENT_SHA256,
+def download_jaad(url: str = JAAD_URL, dest: str | Path | None = None, *, content_sha256: str | None = JAAD_CONTENT_SHA256,
                   videos: int = JAAD_VIDEOS, progress: bool = True, timeout: float = 60) -> Path:
     "Download the JAAD annotation zip from `url` to `dest` and keep it only if its contents pass `check_jaad_annotations`."
     dest = Path(dest) if dest is not None else pedsense_home() / "archive" / Path(url).name
-    return download_verified(url, dest, check=lambda p: check_jaad_annotations(p, videos, content_sha256),
-                             progress=progress, timeout=timeout)
+    def check(p: Path) -> None:
+        "The content checks, their message naming the url."
+        try: check_jaad_annotations(p, videos, content_sha256)
+        except DataError as e: raise DataError(f"{url}: {str(e).removeprefix(f'{p}: ')}") from None   # name the url, not the temporary file
+    return download_verified(url, dest, check=check, progress=progress, timeout=timeout)
 
-# %% ../nbs/02_jaad.ipynb #c009
-def jaad_annotations(path=None, *, download: bool = True, progress: bool = True, url: str = JAAD_URL,
+def jaad_annotations(path: str | Path | None = None, *, download: bool = True, progress: bool = True, url: str = JAAD_URL,
                      videos: int = JAAD_VIDEOS, content_sha256: str | None = JAAD_CONTENT_SHA256) -> Path:
     "The JAAD annotations: `path`, else `$PEDSENSE_JAAD`, else the copy in `~/.pedsense/archive`, else downloaded from `url` (verified) there."
     for given, what in ((path, "the path given"), (os.environ.get("PEDSENSE_JAAD"), "PEDSENSE_JAAD")):
@@ -104,96 +282,24 @@ def jaad_annotations(path=None, *, download: bool = True, progress: bool = True,
     try: return download_jaad(url, cached, content_sha256=content_sha256, videos=videos, progress=progress)
     except DataError as e: raise DataError(f"{e}; tried: no path given, PEDSENSE_JAAD not set, no copy in {cached.parent}; {how}") from None
 
-# %% ../nbs/02_jaad.ipynb #c018
-BEHAVIOUR_TAGS = ("action", "look", "cross", "nod", "hand_gesture", "reaction")
-OCCLUSION = {"none": 0, "part": 1, "full": 2}
-
-def _int_or(v, default=-1):
-    try: return int(v)
-    except (TypeError, ValueError): return default
-
-def parse_video(src: JaadSource, video_id: str) -> tuple[dict, list[dict], list[dict]]:
-    "One video's attributes, its tracks (one row per person) and its boxes (one row per person and frame)."
-    name = f"annotations/{video_id}.xml"
-    try: root = ET.fromstring(src.read(name))
-    except ET.ParseError as e: raise DataError(f"{src.path}: {name} is not valid XML ({e})") from None
-    size, n_frames = root.find("meta/task/original_size"), _int_or(root.findtext("meta/task/size"))
-    if size is None or n_frames < 0 or _int_or(size.findtext("width")) < 0 or _int_or(size.findtext("height")) < 0:
-        raise DataError(f"{src.path}: {name} has no frame count or image size (meta/task/size, meta/task/original_size)")
-    va = root.find("meta/task/video_attributes")
-    video = dict(video_id=video_id, n_frames=n_frames, width=int(size.findtext("width")),
-                 height=int(size.findtext("height")), **{c.tag: c.text for c in (va if va is not None else [])})
-    tracks, boxes = [], []
-    for track in root.iter("track"):
-        kind, pid = track.get("label"), None
-        for b in track.iter("box"):
-            attrs = {a.get("name"): a.text for a in b.iter("attribute")}
-            pid = attrs["id"]
-            row = dict(video_id=video_id, pid=pid, frame=int(b.get("frame")), x1=float(b.get("xtl")), y1=float(b.get("ytl")),
-                       x2=float(b.get("xbr")), y2=float(b.get("ybr")), occlusion=OCCLUSION.get(attrs.get("occlusion"), 0))
-            if kind == "pedestrian": row.update({t: attrs.get(t) for t in BEHAVIOUR_TAGS})
-            boxes.append(row)
-        if pid is not None: tracks.append(dict(video_id=video_id, pid=pid, kind=kind))
-    return video, tracks, boxes
-
-# %% ../nbs/02_jaad.ipynb #c023
-def parse_attributes(src: JaadSource, video_id: str) -> list[dict]:
-    "The behavioural pedestrians' attributes of one video (crossing, crossing_point, decision_point, age, ...)."
-    rel = f"annotations_attributes/{video_id}_attributes.xml"
-    if f"{video_id}_attributes.xml" not in src.names("annotations_attributes"): return []
-    rows = []
-    for p in ET.fromstring(src.read(rel)).iter("pedestrian"):
-        r = dict(p.attrib)
-        for k in ("crossing", "crossing_point", "decision_point", "group_size", "num_lanes"): r[k] = _int_or(r.get(k))
-        rows.append(r)
-    return rows
-
-def parse_vehicle(src: JaadSource, video_id: str) -> list[dict]:
-    "The ego-vehicle's action per frame of one video (moving_slow, decelerating, stopped, ...)."
-    root = ET.fromstring(src.read(f"annotations_vehicle/{video_id}_vehicle.xml"))
-    return [dict(video_id=video_id, frame=int(f.get("id")), action=f.get("action")) for f in root.iter("frame")]
-
-# %% ../nbs/02_jaad.ipynb #c025
-class JaadTables:
-    "JAAD as tidy tables: `videos`, `pedestrians` (tracks with attributes), `boxes`, `vehicle`; plus the source for splits."
-    def __init__(self, src: JaadSource, videos, pedestrians, boxes, vehicle):
-        self.src, self.videos, self.pedestrians, self.boxes, self.vehicle = src, videos, pedestrians, boxes, vehicle
-
-    def __repr__(self):
-        return (f"JaadTables({len(self.videos)} videos, {len(self.pedestrians)} tracks, {len(self.boxes)} boxes, "
-                f"{len(self.vehicle)} vehicle frames)")
-
-def load_jaad(path, progress: bool = True) -> JaadTables:
-    "Read the JAAD annotation folder or zip into tidy tables."
-    src = JaadSource(path)
-    ids = [n[:-4] for n in src.names("annotations") if n.endswith(".xml")]
-    if not ids: raise DataError(f"{path}: no video annotations in annotations/")
-    vids, tracks, boxes, attrs, vehicle = [], [], [], [], []
-    for vid in (progress_bar(ids) if progress else ids):
-        v, t, b = parse_video(src, vid)
-        vids.append(v); tracks += t; boxes += b
-        attrs += parse_attributes(src, vid); vehicle += parse_vehicle(src, vid)
-    peds = pd.DataFrame(tracks)
-    if attrs: peds = peds.merge(pd.DataFrame(attrs).rename(columns={"id": "pid"}).drop(columns="old_id", errors="ignore"), on="pid", how="left")
-    box_df = pd.DataFrame(boxes).sort_values(["video_id", "pid", "frame"], kind="stable").reset_index(drop=True)
-    return JaadTables(src, pd.DataFrame(vids), peds, box_df, pd.DataFrame(vehicle))
-
 # %% ../nbs/02_jaad.ipynb #c032
 SPLIT_TYPES = ("default", "high_visibility", "all_videos")
 
 def split_videos(jaad: JaadTables, split: str, split_type: str = "default") -> list[str]:
     "Video ids of a split of the benchmark, from `split_ids/{split_type}/{split}.txt`, limited to annotated videos."
-    if split_type not in SPLIT_TYPES: raise ValueError(f"split type must be one of {', '.join(SPLIT_TYPES)}, got {split_type!r}")
-    if split not in ("train", "val", "test"): raise ValueError(f"split must be train, val or test, got {split!r}")
-    ids = jaad.src.read(f"split_ids/{split_type}/{split}.txt").decode().split()
+    check_choice("split type", split_type, SPLIT_TYPES)
+    check_choice("split", split, SPLITS)
+    rel = f"split_ids/{split_type}/{split}.txt"
+    try: ids = jaad.src.read(rel).decode("utf-8").split()
+    except UnicodeDecodeError: raise DataError(f"{jaad.src.path}: {rel} is not UTF-8 text (expected one video id per line)") from None
     known = set(jaad.videos.video_id)
     return [v for v in ids if v in known]
 
 # %% ../nbs/02_jaad.ipynb #c033
-def benchmark_tracks(jaad: JaadTables, videos: list[str], sample_type: str = "beh", sequence_length: int = 16,
+def benchmark_tracks(jaad: JaadTables, videos: list[str], sample_type: str = "beh", *, sequence_length: int = 16,
                      max_tte: int = 60, keep_last_unlabelled: int = 2) -> pd.DataFrame:
     "One row per kept track: pid, video, label, event frame and the annotated frames up to the event."
-    if sample_type not in ("beh", "all"): raise ValueError(f"sample type must be 'beh' or 'all', got {sample_type!r}")
+    check_choice("sample type", sample_type, ("beh", "all"))
     peds = jaad.pedestrians[jaad.pedestrians.video_id.isin(videos) & (jaad.pedestrians.kind != "people")]
     if sample_type == "beh": peds = peds[peds.pid.str.contains("b")]
     frames = jaad.boxes[jaad.boxes.pid.isin(set(peds.pid))].groupby("pid").frame.apply(list)
@@ -210,11 +316,13 @@ def benchmark_tracks(jaad: JaadTables, videos: list[str], sample_type: str = "be
     return pd.DataFrame(rows, columns=["pid", "video_id", "label", "event_frame", "crossing_point", "frames"])
 
 # %% ../nbs/02_jaad.ipynb #c035
-def benchmark_samples(jaad: JaadTables, split: str = "train", split_type: str = "default", sample_type: str = "beh",
-                      sequence_length: int = 16, tte: tuple[int, int] = (30, 60), overlap: float = 0.8) -> pd.DataFrame:
-    "The benchmark's observation windows of a split: pid, video, first/last frame, label and time to event (frames)."
+def benchmark_samples(jaad: JaadTables, split: str = "train", split_type: str = "default", *, sample_type: str = "beh",
+                      sequence_length: int = 16, tte: tuple[int, int] = (30, 60), overlap: float = 0.8,
+                      keep_last_unlabelled: int = 2) -> pd.DataFrame:
+    "The benchmark's observation windows of a split: pid, video, first/last frame, label, time to event (frames), event frame."
     step = max(1, sequence_length if overlap == 0 else int((1 - overlap) * sequence_length))
-    tracks = benchmark_tracks(jaad, split_videos(jaad, split, split_type), sample_type, sequence_length, tte[1])
+    tracks = benchmark_tracks(jaad, split_videos(jaad, split, split_type), sample_type, sequence_length=sequence_length,
+                              max_tte=tte[1], keep_last_unlabelled=keep_last_unlabelled)
     rows = []
     for t in tracks.itertuples():
         n = len(t.frames)
@@ -224,20 +332,8 @@ def benchmark_samples(jaad: JaadTables, split: str = "train", split_type: str = 
                              tte=n - (i + sequence_length), event_frame=t.event_frame, split=split))
     return pd.DataFrame(rows, columns=["pid", "video_id", "start_frame", "end_frame", "label", "tte", "event_frame", "split"])
 
-# %% ../nbs/02_jaad.ipynb #c041
-def benchmark_counts(jaad: JaadTables, split_type: str = "default") -> pd.DataFrame:
-    "Tracks and samples per sample type, split and label."
-    rows = []
-    for st in ("beh", "all"):
-        for split in ("train", "val", "test"):
-            s = benchmark_samples(jaad, split, split_type, st)
-            for label in (0, 1):
-                sl = s[s.label == label]
-                rows.append(dict(sample_type=st, split=split, label=CLASS_NAMES[label], tracks=sl.pid.nunique(), samples=len(sl)))
-    return pd.DataFrame(rows)
-
 # %% ../nbs/02_jaad.ipynb #c046
-def action_samples(jaad: JaadTables, split: str = "train", split_type: str = "default", sequence_length: int = 16,
+def action_samples(jaad: JaadTables, split: str = "train", split_type: str = "default", *, sequence_length: int = 16,
                    stride: int = 8) -> pd.DataFrame:
     "Sliding windows over behavioural tracks, labelled 1 when most of their frames are tagged `crossing`."
     vids = set(split_videos(jaad, split, split_type))
@@ -245,31 +341,13 @@ def action_samples(jaad: JaadTables, split: str = "train", split_type: str = "de
     cp = jaad.pedestrians.set_index("pid").crossing_point if "crossing_point" in jaad.pedestrians else pd.Series(dtype=int)
     rows = []
     for pid, g in b.groupby("pid", sort=True):
-        f, crossing = g.frame.tolist(), (g.cross == "crossing").to_numpy()
+        f, crossing, c = g.frame.tolist(), (g.cross == "crossing").to_numpy(), int(cp.get(pid, -1))
         for i in range(0, len(f) - sequence_length + 1, stride):
-            rows.append(dict(pid=pid, video_id=g.video_id.iloc[0], start_frame=f[i], end_frame=f[i + sequence_length - 1],
+            end = f[i + sequence_length - 1]
+            rows.append(dict(pid=pid, video_id=g.video_id.iloc[0], start_frame=f[i], end_frame=end,
                              label=int(crossing[i : i + sequence_length].sum() * 2 > sequence_length),
-                             frames_to_crossing_point=int(cp.get(pid, -1)) - f[i + sequence_length - 1] if cp.get(pid, -1) != -1 else None,
-                             split=split))
+                             frames_to_crossing_point=c - end if c != -1 else None, split=split))
     return pd.DataFrame(rows)
-
-# %% ../nbs/02_jaad.ipynb #c054
-def plot_timeline(jaad: JaadTables, pid: str, samples: pd.DataFrame | None = None, ax=None):
-    "A behavioural pedestrian's per-frame tags (action, look, cross) over time, with sample windows below."
-    g = jaad.boxes[jaad.boxes.pid == pid]
-    if g.empty: raise ValueError(f"no boxes for pedestrian {pid!r}")
-    if ax is None: _, ax = plt.subplots(figsize=(9, 2.6))
-    tags = [("cross", "crossing"), ("action", "walking"), ("look", "looking")]
-    for r, (tag, on) in enumerate(tags):
-        ax.scatter(g.frame, np.full(len(g), r), c=np.where(g[tag] == on, "tab:red", "lightgray"), s=4, marker="s")
-    ax.set_yticks(range(len(tags)), [f"{t} = {on}" for t, on in tags])
-    if samples is not None:
-        for k, s in enumerate(samples[samples.pid == pid].itertuples()):
-            ax.plot([s.start_frame, s.end_frame], [-0.6 - 0.12 * k] * 2, c="tab:orange" if s.label else "tab:blue", lw=2)
-    p = jaad.pedestrians.set_index("pid").loc[pid]
-    if getattr(p, "crossing_point", -1) not in (-1, None): ax.axvline(p.crossing_point, c="k", ls="--", lw=1)
-    ax.set_xlabel("frame"); ax.set_title(f"{pid}: crossing = {getattr(p, 'crossing', '?')}, dashed: crossing point", fontsize=9)
-    return ax
 
 # %% ../nbs/02_jaad.ipynb #c057
 def window_frames(jaad: JaadTables, samples: pd.DataFrame, sequence_length: int = 16) -> np.ndarray:
@@ -277,9 +355,11 @@ def window_frames(jaad: JaadTables, samples: pd.DataFrame, sequence_length: int 
     track = jaad.boxes[jaad.boxes.pid.isin(set(samples.pid))].groupby("pid").frame.apply(np.array)
     out = np.empty((len(samples), sequence_length), dtype=np.int64)
     for k, r in enumerate(samples.itertuples()):
-        tf = track[r.pid]; i = np.searchsorted(tf, r.start_frame)
-        out[k] = tf[i : i + sequence_length]
-        if out[k, -1] != r.end_frame: raise DataError(f"window {r.pid} {r.start_frame}-{r.end_frame} is not {sequence_length} consecutive annotated frames")
+        tf = track[r.pid]
+        w = tf[np.searchsorted(tf, r.start_frame):][:sequence_length]
+        if len(w) != sequence_length or w[-1] != r.end_frame:
+            raise DataError(f"window {r.pid} {r.start_frame}-{r.end_frame} is not {sequence_length} consecutive annotated frames")
+        out[k] = w
     return out
 
 def window_features(jaad: JaadTables, samples: pd.DataFrame, sequence_length: int = 16) -> dict[str, np.ndarray]:
@@ -299,23 +379,54 @@ def window_features(jaad: JaadTables, samples: pd.DataFrame, sequence_length: in
 
 # %% ../nbs/02_jaad.ipynb #c011
 SAMPLES_FILE = "samples.json"          # what a samples folder was made from; also marks a folder that pedsense wrote
+FEATURE_SHAPES = dict(frames=("N", "T"), boxes=("N", "T", 4), ego=("N", "T"), image_size=("N", 2), label=("N",), tte=("N",))
 
-def save_features(feats: dict, path):
+def save_features(feats: dict, path: str | Path) -> None:
     "Write `window_features` arrays as a compressed `.npz`, atomically."
     with atomic_path(path) as tmp, open(tmp, "wb") as f: np.savez_compressed(f, **feats)
 
-def load_features(data, split: str) -> dict[str, np.ndarray]:
-    "The `window_features` arrays of one split of a samples folder (`features_{split}.npz`), as `save_features` wrote them."
-    path = Path(data) / f"features_{split}.npz"
-    if not path.is_file():
-        raise DataError(f"{path}: not found. Make the samples with `pedsense preprocess jaad --jaad ANNOTATIONS --out {data}`")
+def check_features(feats: dict, path: str | Path) -> dict[str, np.ndarray]:
+    "`feats` if it has the arrays of `window_features` with agreeing shapes, finite boxes and sizes, labels 0 or 1; else a `DataError` naming `path`."
+    missing = [k for k in FEATURE_SHAPES if k not in feats]
+    if missing: raise DataError(f"{path}: no {', '.join(missing)} array (expected {', '.join(FEATURE_SHAPES)})")
+    dims = dict(N=feats["label"].shape[0] if feats["label"].ndim == 1 else -1, T=feats["frames"].shape[-1] if feats["frames"].ndim == 2 else -1)
+    for k, shape in FEATURE_SHAPES.items():
+        want = tuple(dims.get(d, d) for d in shape)
+        if feats[k].shape != want: raise DataError(f"{path}: {k} has shape {feats[k].shape}, expected {want}")
+    for k in ("boxes", "image_size"):
+        if not np.issubdtype(feats[k].dtype, np.number) or not np.isfinite(feats[k]).all():
+            raise DataError(f"{path}: {k} holds values that are not finite numbers")
+    if not np.isin(feats["label"], (0, 1)).all(): raise DataError(f"{path}: label holds values other than 0 and 1")
+    return feats
+
+# %% ../nbs/02_jaad.ipynb #c014
+SAMPLE_COLUMNS = ("pid", "video_id", "start_frame", "end_frame", "label", "split")   # in the tables of both labellings
+
+def _check_table(path: Path, feats: dict, features: Path) -> None:
+    "The sample table at `path` has `SAMPLE_COLUMNS` and one row per window of `feats`, with its label; else a `DataError` naming both files."
+    try: df = pd.read_csv(path)
+    except (ValueError, OSError) as e: raise DataError(f"{path}: cannot be read as CSV ({type(e).__name__}), beside {features.name}") from None
+    if missing := [c for c in SAMPLE_COLUMNS if c not in df.columns]:
+        raise DataError(f"{path}: no column {', '.join(missing)} (expected {','.join(SAMPLE_COLUMNS)}, ... as `pedsense preprocess jaad` writes)")
+    if len(df) != len(feats["label"]):
+        raise DataError(f"{path}: {len(df)} windows, but {features.name} holds {len(feats['label'])}; the two must come from one `pedsense preprocess jaad`")
+    if not np.array_equal(df.label.to_numpy(), feats["label"]):
+        raise DataError(f"{path}: the labels differ from those in {features.name}; the two must come from one `pedsense preprocess jaad`")
+
+def load_features(data: str | Path, split: str) -> dict[str, np.ndarray]:
+    "The `window_features` arrays of one split of a samples folder (`features_{split}.npz`, checked against `samples_{split}.csv`)."
+    path, table = Path(data) / f"features_{split}.npz", Path(data) / f"samples_{split}.csv"
+    for p in (path, table):
+        if not p.is_file(): raise DataError(f"{p}: not found. Make the samples with `pedsense preprocess jaad --jaad ANNOTATIONS --out {data}`")
     try:
-        with np.load(path, allow_pickle=False) as z: return {k: z[k] for k in z.files}
+        with np.load(path, allow_pickle=False) as z: feats = {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
         raise DataError(f"{path}: cannot be read ({type(e).__name__}); make it again with `pedsense preprocess jaad`") from None
+    _check_table(table, check_features(feats, path), path)
+    return feats
 
 # %% ../nbs/02_jaad.ipynb #c012
-def write_sample_files(folder, samples: pd.DataFrame, feats: dict):
+def write_sample_files(folder: str | Path, samples: pd.DataFrame, feats: dict) -> None:
     "Write `samples_{split}.csv` and `features_{split}.npz` of every split into `folder` (an empty split gets empty files)."
     folder = Path(folder)
     for split in ("train", "val", "test"):
@@ -323,13 +434,13 @@ def write_sample_files(folder, samples: pd.DataFrame, feats: dict):
         samples.iloc[idx].to_csv(folder / f"samples_{split}.csv", index=False)
         save_features({k: v[idx] for k, v in feats.items()}, folder / f"features_{split}.npz")
 
-def samples_source(folder) -> dict | None:
+def samples_source(folder: str | Path) -> dict | None:
     "What the samples folder `folder` was made from (`samples.json`), or `None` if it has no record."
     path = Path(folder) / SAMPLES_FILE
     try: return json.loads(path.read_text()) if path.is_file() else None
     except (json.JSONDecodeError, UnicodeDecodeError): return None
 
-def write_samples(jaad: JaadTables, samples: pd.DataFrame, out, *, source: dict | None = None, overwrite: bool = False) -> Path:
+def write_samples(jaad: JaadTables, samples: pd.DataFrame, out: str | Path, *, source: dict | None = None, overwrite: bool = False) -> Path:
     "Write the samples folder `out`: every split's table and `window_features`, and `samples.json` holding `source`, all at once."
     feats = window_features(jaad, samples.reset_index(drop=True))
     with atomic_dir(out, overwrite=overwrite, marker=SAMPLES_FILE) as tmp:
