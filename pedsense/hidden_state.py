@@ -19,8 +19,9 @@ __all__ = ['RUNS', 'lstm_step', 'draw_lstm_cell', 'draw_unrolled', 'buggy_loop',
            'standardize', 'score_head', 'train_head', 'coin_flip_band', 'compare_heads']
 
 # %% ../nbs/05_hidden_state.ipynb #c008
-def lstm_step(lstm: nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, layer: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    "One step of layer `layer` of `lstm` by hand: the gates from `x` `(B, F)` and `h` `(B, H)`, then the new `(h, c)`."
+def lstm_step(lstm: nn.LSTM, x: torch.Tensor, state: tuple, *, layer: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    "One step of layer `layer` of `lstm` by hand: the gates from `x` `(B, F)` and `h` of `state = (h, c)`, then the new `(h, c)`."
+    h, c = state
     W, U = getattr(lstm, f"weight_ih_l{layer}"), getattr(lstm, f"weight_hh_l{layer}")
     b = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
     i, f, g, o = (x @ W.T + h @ U.T + b).chunk(4, dim=-1)     # PyTorch's order: input, forget, candidate, output
@@ -58,7 +59,8 @@ def draw_lstm_cell(ax=None):
     ax.set_xlim(-2.2, 12.4); ax.set_ylim(-1.8, 7.2); ax.set_aspect("equal"); ax.axis("off")
     return ax
 
-def draw_unrolled(ax=None, T: int = 4, carry: bool = True, title: str | None = None):
+# %% ../nbs/05_hidden_state.ipynb #c057
+def draw_unrolled(ax=None, T: int = 4, carry: bool = True, *, title: str | None = None):
     "Draw an LSTM unrolled over `T` frames; `carry=False` draws the buggy loop, whose every call starts from a zero state."
     if ax is None: _, ax = plt.subplots(figsize=(7, 2.8))
     for t in range(T):
@@ -100,11 +102,11 @@ def whole_sequence(lstm: nn.LSTM, feats: torch.Tensor) -> torch.Tensor:
 
 # %% ../nbs/05_hidden_state.ipynb #c027
 RUNS = {"buggy": buggy_loop, "loop": fixed_loop, "sequence": whole_sequence,
-        "last": lambda lstm, feats: whole_sequence(lstm, feats[:, -1:])}   # the last frame only: a single-frame model
+        "last": lambda lstm, feats: whole_sequence(lstm, feats[:, -1:])}   # reads only the last input vector
 
 class TemporalHead(nn.Module):
     "LSTM + dropout + linear over features `(B, T, F)`; `mode` is `buggy`, `loop`, `sequence`, `last` or `mean` (no LSTM)."
-    def __init__(self, feat_dim: int, hidden_size: int = 128, num_classes: int = 2, mode: str = "sequence",
+    def __init__(self, feat_dim: int, hidden_size: int = 128, num_classes: int = 2, *, mode: str = "sequence",
                  dropout: float = 0.3, num_layers: int = 1):
         super().__init__()
         if mode not in (*RUNS, "mean"): raise ValueError(f"mode must be one of {', '.join(RUNS)} or mean, got {mode!r}")
@@ -148,7 +150,7 @@ def train_head(head: nn.Module, train: tuple, valid: tuple, *, epochs: int = 20,
     return scores
 
 # %% ../nbs/05_hidden_state.ipynb #c040
-def coin_flip_band(targets: torch.Tensor, n: int = 2000, coverage: float = 0.95, seed: int = 0) -> tuple[float, float]:
+def coin_flip_band(targets: torch.Tensor, n: int = 2000, coverage: float = 0.95, *, seed: int = 0) -> tuple[float, float]:
     "The range of balanced accuracy that `n` sets of fair coin-flip guesses reach on `targets`: the middle `coverage` of them."
     g = torch.Generator().manual_seed(seed)
     guesses = torch.randint(0, 2, (n, len(targets)), generator=g)
