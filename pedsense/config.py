@@ -8,13 +8,14 @@ import dataclasses, json, math, os, types, typing
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
-from .core import CLASS_NAMES, DEFAULT_DATA, DataError, atomic_path, check_choice, plain_name
+from .core import CLASS_NAMES, DEFAULT_DATA, DataError, atomic_path, check_choice, plain_name, trajectory_parts
 from .metrics import MONITORS, OLD_METRIC_NAMES, THRESHOLD_SCORES
-from .models import MODELS, model_params
+from .models import BACKBONES, FUSIONS, MODELS, STAGES, model_params
 
 # %% auto #0
-__all__ = ['DATA_SETTINGS', 'MODEL_SETTINGS', 'PRESETS', 'OLD_KEYS', 'TrainConfig', 'cli_flag', 'check', 'settings_read_by',
-           'refuse_unread', 'make_config', 'RunResults', 'read_run_json', 'write_run_json', 'load']
+__all__ = ['CHOICES', 'MAX_CROP_SIZE', 'MAX_SEQUENCE_LENGTH', 'DATA_SETTINGS', 'UNSEEN', 'MODEL_SETTINGS', 'PRESETS',
+           'FROM_DATASET', 'OLD_KEYS', 'TrainConfig', 'cli_flag', 'check', 'settings_read_by', 'refuse_unread',
+           'make_config', 'RunResults', 'read_run_json', 'write_run_json', 'load']
 
 # %% ../nbs/12_config.ipynb #c006
 @dataclass
@@ -69,34 +70,57 @@ def cli_flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 # %% ../nbs/12_config.ipynb #c010
+def _type_name(hint) -> str: return getattr(hint, "__name__", None) or str(hint)    # int, list, str | None
+
+def _accepts(hint, v) -> bool:
+    "Whether `v` is of the type `hint` (`int`, `float | None`, `list`, ...); an int is a float, a bool is not a number."
+    kinds = [typing.get_origin(t) or t for t in (typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,))]
+    if isinstance(v, bool): return bool in kinds
+    return any(isinstance(v, k) for k in kinds) or (float in kinds and isinstance(v, int))
+
+def _check_types(d: dict, cls):
+    "A `DataError` naming the first value in `d` that is not of the type its field in the dataclass `cls` declares."
+    for name, hint in typing.get_type_hints(cls).items():
+        if name in d and not _accepts(hint, d[name]): raise DataError(f"{name} must be {_type_name(hint)}, got {d[name]!r}")
+
+# %% ../nbs/12_config.ipynb #c011
+CHOICES = {"model_type": MODELS, "backbone": BACKBONES, "freeze_until": ("none", "all", *STAGES), "feature_norm": (None, "batch"),
+           "rnn": ("lstm", "gru"), "fusion": FUSIONS, "monitor": MONITORS, "device": ("auto", "cpu", "cuda")}
+MAX_CROP_SIZE, MAX_SEQUENCE_LENGTH = 1024, 1024   # far above any use; what a typo (100000) would ask for is refused
+
 def _number(name: str, v, minimum: float = 0, strict: bool = True):
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > minimum if strict else v >= minimum)
+    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and (v > minimum if strict else v >= minimum)
     if not ok: raise DataError(f"{name} must be a number {'>' if strict else '>='} {minimum:g}, got {v!r}")
 
 def _check_numbers(cfg: TrainConfig):
     for k in ("epochs", "batch_size", "sequence_length", "learning_rate", "hidden_size", "num_layers"): _number(k, getattr(cfg, k))
     for k in ("weight_decay", "workers", "dropout"): _number(k, getattr(cfg, k), strict=False)
     if cfg.dropout >= 1: raise DataError(f"dropout must be below 1, got {cfg.dropout}")
-    if cfg.crop_size is None or cfg.crop_size < 32: raise DataError(f"crop_size must be at least 32 pixels (a ResNet halves it five times), got {cfg.crop_size}")
-    if cfg.max_items is not None: _number("max_items", cfg.max_items, minimum=1, strict=False)
-    if cfg.proj_dim is not None: _number("proj_dim", cfg.proj_dim)
+    if not 32 <= cfg.crop_size <= MAX_CROP_SIZE:       # a ResNet halves it five times; beyond the limit a batch fills any memory
+        raise DataError(f"crop_size must be between 32 and {MAX_CROP_SIZE} pixels, got {cfg.crop_size}")
+    if cfg.sequence_length > MAX_SEQUENCE_LENGTH:
+        raise DataError(f"sequence_length must be at most {MAX_SEQUENCE_LENGTH} frames, got {cfg.sequence_length}")
+    for k in ("max_items", "proj_dim"):
+        if getattr(cfg, k) is not None: _number(k, getattr(cfg, k), minimum=1, strict=False)
     if cfg.threshold is not None and not 0 < cfg.threshold < 1: raise DataError(f"threshold must be between 0 and 1, got {cfg.threshold}")
 
-# %% ../nbs/12_config.ipynb #c011
+# %% ../nbs/12_config.ipynb #c023
 def _check_choices(cfg: TrainConfig):
-    check_choice("model_type", cfg.model_type, MODELS); check_choice("monitor", cfg.monitor, MONITORS)
-    check_choice("device", cfg.device.split(":")[0], ("auto", "cpu", "cuda"))
+    for k, choices in CHOICES.items(): check_choice(k, getattr(cfg, k).split(":")[0] if k == "device" else getattr(cfg, k), choices)
+    trajectory_parts(cfg.features)
     plain_name(cfg.name, "name", "the run's settings")
-    if len(cfg.class_names) != cfg.num_classes or len(cfg.class_names) < 2:
+    if len(cfg.class_names) != cfg.num_classes or cfg.num_classes < 2 or not all(isinstance(c, str) for c in cfg.class_names):
         raise DataError(f"class_names must list num_classes ({cfg.num_classes}) names, two or more, got {cfg.class_names}")
     if (cfg.threshold is not None or cfg.tune_threshold) and cfg.num_classes != 2: raise DataError("a decision threshold needs two classes")
     if cfg.tune_threshold: check_choice("tune_threshold needs monitor, which", cfg.monitor, THRESHOLD_SCORES)
-    if cfg.cache_features and cfg.freeze_until != "all": raise DataError("cache_features needs the whole backbone frozen (freeze_until='all')")
-    if cfg.cache_features and cfg.augment: raise DataError("cache_features computes each clip's features once, so it cannot augment: set augment=False")
+    if cfg.cache_features and cfg.freeze_until != "all":
+        raise DataError("cache_features needs the whole backbone frozen (freeze_until='all')")
+    if cfg.cache_features and cfg.augment:
+        raise DataError("cache_features computes each clip's features once, so it cannot augment: set augment=False")
 
 def check(cfg: TrainConfig) -> TrainConfig:
-    "Refuse settings that cannot train, before anything is read or written; returns `cfg`."
-    _check_numbers(cfg); _check_choices(cfg)
+    "Refuse settings that cannot train (types, choices, ranges), before anything is read or written; returns `cfg`."
+    _check_types(vars(cfg), TrainConfig); _check_numbers(cfg); _check_choices(cfg)
     return cfg
 
 TrainConfig.check = check
@@ -104,12 +128,14 @@ TrainConfig.check = check
 # %% ../nbs/12_config.ipynb #c013
 DATA_SETTINGS = {"clips": {"sequence_length", "crop_size", "augment", "cache_features"},
                  "clips+trajectories": {"sequence_length", "crop_size", "augment"}, "trajectories": set()}
+UNSEEN = {"last-frame": {"sequence_length"}}   # settings a model's data reads that do not change what the model sees
 MODEL_SETTINGS = ({p for m in MODELS for p in model_params(m)} - {"num_classes"}) | set().union(*DATA_SETTINGS.values())
 
 def settings_read_by(model_type: str) -> set[str]:
-    "The model settings (in `MODEL_SETTINGS`) that the model `model_type` and its data read."
-    reads = getattr(MODELS[model_type], "reads", "clips")
-    return (set(model_params(model_type)) | DATA_SETTINGS[reads]) & MODEL_SETTINGS
+    "The model settings (in `MODEL_SETTINGS`) that change what the model `model_type` sees: its own and its data's."
+    name = MODELS.canonical(model_type)
+    reads = getattr(MODELS[name], "reads", "clips")
+    return (set(model_params(name)) | DATA_SETTINGS[reads]) & MODEL_SETTINGS - UNSEEN.get(name, set())
 
 def refuse_unread(model_type: str, given: dict, source: str = ""):
     "A `DataError` naming the first setting in `given` that `model_type` does not read (`source` says where it came from)."
@@ -125,12 +151,15 @@ PRESETS = {
     "debug": dict(backbone="resnet18", weights=None, freeze_until="all", feature_norm="batch", hidden_size=32,
                   crop_size=64, epochs=1, batch_size=4, max_items=8, learning_rate=1e-3),
 }
+FROM_DATASET = ("num_classes", "class_names")   # the dataset's (its dataset.json), set when training starts: not settings
 
 def make_config(preset: str | None = None, **settings) -> TrainConfig:
     "A checked `TrainConfig`: the defaults, then `preset`, then `settings`; a setting the model does not read is refused."
     if preset is not None: check_choice("preset", preset, PRESETS)
     unknown = set(settings) - {f.name for f in dataclasses.fields(TrainConfig)}
     if unknown: raise DataError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    taken = sorted(set(settings) & set(FROM_DATASET))
+    if taken: raise DataError(f"{taken[0]} comes from the dataset (its dataset.json), not from the settings")
     model_type = MODELS.canonical(settings.get("model_type", TrainConfig.model_type))
     refuse_unread(model_type, settings)
     refuse_unread(model_type, PRESETS.get(preset, {}), source=f" (set by preset {preset})")
@@ -150,38 +179,43 @@ class RunResults:
 
 OLD_KEYS = {"input_dim"}                  # written by earlier versions; ignored
 
-def _accepts(hint, v) -> bool:
-    "Whether `v` (read from JSON) is of the type `hint` (`int`, `float | None`, `list`, ...); an int is a float, a bool is not an int."
-    kinds = [typing.get_origin(t) or t for t in (typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,))]
-    if isinstance(v, bool): return bool in kinds
-    return any(isinstance(v, k) for k in kinds) or (float in kinds and isinstance(v, int))
-
-def _check_types(path, d: dict, cls):
-    for name, hint in typing.get_type_hints(cls).items():
-        if name in d and not _accepts(hint, d[name]): raise DataError(f"{path}: {name} must be {hint}, got {d[name]!r}")
-
-# %% ../nbs/12_config.ipynb #c020
 def _today(d: dict) -> dict:
     "Today's names for what earlier versions wrote."
     d = {k: v for k, v in d.items() if k not in OLD_KEYS}
     if d.get("monitor") in OLD_METRIC_NAMES: d["monitor"] = OLD_METRIC_NAMES[d["monitor"]]
-    if d.get("model_type") in MODELS: d["model_type"] = MODELS.canonical(d["model_type"])
+    if isinstance(d.get("model_type"), str) and d["model_type"] in MODELS: d["model_type"] = MODELS.canonical(d["model_type"])
     return d
 
-def read_run_json(path) -> tuple[TrainConfig, RunResults]:
-    "The settings and results in a run's `config.json`, checked like the command line's; a bad file is one line naming it and the key."
-    path = Path(path)
+# %% ../nbs/12_config.ipynb #c020
+def _read_json(path: Path) -> dict:
     if not path.is_file(): raise DataError(f"{path}: no such file (is this a run folder?)")
     try: d = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(d, dict): raise DataError(f"{path}: expected a JSON object of settings, got {type(d).__name__}")
+    return _today(d)
+
+def _run_data(stored, path: Path, data) -> str | None:
+    "The dataset a run reads: `data` if given, else the stored one; an earlier version's relative path is the run folder's, refused naming `path` if absent."
+    if data is not None: return os.path.abspath(data)
+    if not isinstance(stored, str) or os.path.isabs(stored): return stored
+    found = os.path.abspath(path.parent / stored)               # never the working folder's: the same folder from anywhere
+    if not os.path.isdir(found):
+        raise DataError(f"data {stored!r} in {path}: {found} is not a folder (a relative data path is read from the run folder); "
+                        "give the dataset with --data (data= in Python) or write its absolute path in config.json")
+    return found
+
+def read_run_json(path, *, data=None) -> tuple[TrainConfig, RunResults]:
+    "The settings and results in a run's `config.json`, checked like the command line's (with `data` instead of its dataset if given); a bad file is one line naming it and the key."
+    path = Path(path)
+    d = _read_json(path)
+    if "data" in d or data is not None: d["data"] = _run_data(d.get("data"), path, data)
     fields = {c: {f.name for f in dataclasses.fields(c)} for c in (TrainConfig, RunResults)}
-    d = _today(d)
     unknown = set(d) - fields[TrainConfig] - fields[RunResults]
     if unknown: raise DataError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
-    for c in (TrainConfig, RunResults): _check_types(path, d, c)
-    cfg, results = (c(**{k: v for k, v in d.items() if k in fields[c]}) for c in (TrainConfig, RunResults))
-    try: return cfg.check(), results
+    try:
+        _check_types(d, RunResults)
+        cfg = TrainConfig(**{k: v for k, v in d.items() if k in fields[TrainConfig]})
+        return cfg.check(), RunResults(**{k: v for k, v in d.items() if k in fields[RunResults]})
     except DataError as e: raise DataError(f"{path}: {e}") from None
 
 def write_run_json(path, cfg: TrainConfig, results: RunResults | None = None):

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np, pandas as pd
 from fastprogress.fastprogress import progress_bar
@@ -19,7 +20,7 @@ from .jaad import (JaadTables, action_samples, annotations_digest, benchmark_sam
 __all__ = ['crop_box', 'write_crops', 'jaad_samples_source', 'preprocess_jaad']
 
 # %% ../nbs/11_crops.ipynb #c010
-def crop_box(frame: np.ndarray, box, frame_size: int = 224, *, squarify: bool = False, context: float = 1.0) -> np.ndarray:
+def crop_box(frame: np.ndarray, box: Sequence[float], frame_size: int = 224, *, squarify: bool = False, context: float = 1.0) -> np.ndarray:
     "Crop `box` (x1, y1, x2, y2) from an RGB frame, clamped to the image, optionally squared and scaled; resized to `frame_size`."
     from PIL import Image
     x1, y1, x2, y2 = map(float, box)
@@ -32,13 +33,19 @@ def crop_box(frame: np.ndarray, box, frame_size: int = 224, *, squarify: bool = 
     return np.asarray(Image.fromarray(frame[t:b, l:r]).resize((frame_size, frame_size), Image.BILINEAR))
 
 # %% ../nbs/11_crops.ipynb #c012
-def _decode_needed(clip: Path, needed: set[int]):
-    "Yield (frame number, RGB array) for the needed frames of a clip, decoding it once; stops after the last one."
+class _ClipSizeError(DataError):
+    "A clip whose frames are not the size its annotations were drawn on: refused even with `skip_missing` (its crops would be wrong, not missing)."
+
+def _decode_needed(clip: Path, needed: set[int], size: tuple[int, int]):
+    "Yield (frame number, RGB array) for the needed frames of a clip of frames `size` (width, height), decoding it once; stops after the last one."
     av = optional_import("av", "video")
     last, i = max(needed), -1
     try:
         with av.open(str(clip)) as c:
             for i, f in enumerate(c.decode(video=0)):
+                if i == 0 and (f.width, f.height) != size:
+                    raise _ClipSizeError(f"{clip}: frames of {f.width}x{f.height} pixels, but the annotations' boxes are drawn on {size[0]}x{size[1]} "
+                                         "(original_size); crop the original videos, not resized copies; nothing was written")
                 if i in needed: yield i, f.to_ndarray(format="rgb24")
                 if i >= last: return
     except av.error.FFmpegError as e: raise DataError(f"{clip}: cannot decode ({e})") from None
@@ -50,7 +57,7 @@ def _crop_video(w: SequenceWriter, clip: Path, rows: list, feats: dict, ks, *, f
     for k in ks:
         for t, f in enumerate(feats["frames"][k]): need.setdefault(int(f), []).append((k, t))
     buf = {k: [None] * T for k in ks}
-    for f, img in _decode_needed(clip, set(need)):
+    for f, img in _decode_needed(clip, set(need), tuple(int(s) for s in feats["image_size"][ks[0]])):
         for k, t in need[f]:
             buf[k][t] = crop_box(img, feats["boxes"][k, t], frame_size, squarify=squarify, context=context)
             if t < T - 1: continue
@@ -61,29 +68,38 @@ def _crop_video(w: SequenceWriter, clip: Path, rows: list, feats: dict, ks, *, f
     return done
 
 # %% ../nbs/11_crops.ipynb #c006
-def write_crops(samples: pd.DataFrame, jaad: JaadTables, clips, out, *, frame_size: int = 224, squarify: bool = False,
+def _check_kept(samples: pd.DataFrame, skipped: set[str], clips: Path):
+    "A `DataError` if skipping the clips `skipped` leaves no window, or empties the train or val split."
+    kept = ~samples.video_id.isin(skipped)
+    e = f"{clips / (sorted(skipped)[0] + '.mp4')}" if skipped else str(clips)
+    if not kept.any(): raise DataError(f"{e}: no window could be cropped ({len(skipped)} clip(s) missing, too short or unreadable); nothing was written")
+    for split in ("train", "val"):
+        if (samples.split == split).any() and not (kept & (samples.split == split)).any():
+            raise DataError(f"{e}: the {split} split is empty: its windows are all in the {len(skipped)} missing, too short or unreadable "
+                            "clip(s) left out by --skip-missing (skip_missing=True); nothing was written")
+
+def write_crops(samples: pd.DataFrame, jaad: JaadTables, clips: str | Path, *, out: str | Path, frame_size: int = 224, squarify: bool = False,
                 context: float = 1.0, skip_missing: bool = False, overwrite: bool = False, progress: bool = True) -> dict:
     "Crop every window of `samples` from the clips in `clips` into the on-disk format at `out`, with the samples beside them; returns counts."
-    clips = Path(clips)
+    clips, samples = Path(clips), samples.reset_index(drop=True)
     if not clips.is_dir(): raise DataError(f"{clips}: clips folder not found")
     missing = sorted(v for v in set(samples.video_id) if not (clips / f"{v}.mp4").is_file())
     if missing and not skip_missing:
         raise DataError(f"{clips / (missing[0] + '.mp4')}: clip not found ({len(missing)} missing; --skip-missing on the command line, skip_missing=True in Python, leaves them out)")
-    samples = samples.reset_index(drop=True)
     feats, rows = window_features(jaad, samples), list(samples.itertuples())     # every window's frames and boxes, looked up once
-    counts = dict(windows=0, skipped_windows=0, missing_clips=len(missing))
+    counts, skipped = dict(windows=0, skipped_windows=0, missing_clips=len(missing)), set(missing)
     with SequenceWriter(out, overwrite=overwrite) as w:
-        videos = sorted(set(samples.video_id) - set(missing))
+        videos = sorted(set(samples.video_id) - skipped)
         for vid in (progress_bar(videos) if progress else videos):
             ks = np.flatnonzero(samples.video_id.to_numpy() == vid)
             try: counts["windows"] += _crop_video(w, clips / f"{vid}.mp4", rows, feats, ks, frame_size=frame_size, squarify=squarify, context=context)
-            except DataError:
-                if not skip_missing: raise
+            except DataError as e:
+                if not skip_missing or isinstance(e, _ClipSizeError): raise
                 counts["skipped_windows"] += len(ks)
-        if not counts["windows"]:
-            raise DataError(f"{clips}: no window could be cropped ({len(missing)} clip(s) missing, {counts['skipped_windows']} window(s) "
-                            "in clips that are too short or unreadable); nothing was written")
-        write_sample_files(w.tmp, samples, feats)
+                skipped.add(vid)
+        _check_kept(samples, skipped, clips)
+        idx = np.flatnonzero(~samples.video_id.isin(skipped))
+        write_sample_files(w.tmp, samples.iloc[idx].reset_index(drop=True), {k: v[idx] for k, v in feats.items()})
     if missing: warnings.warn(f"{len(missing)} clip(s) missing under {clips}, e.g. {missing[0]}.mp4: their windows were left out")
     return counts
 
@@ -92,7 +108,7 @@ def jaad_samples_source(jaad: JaadTables, *, sample_type: str = "beh", split_typ
     "What a samples folder made from `jaad` with these settings records in `samples.json`: the annotations' content digest and the settings."
     return dict(annotations_sha256=annotations_digest(jaad.src.path), sample_type=sample_type, split_type=split_type, labels=labels)
 
-def preprocess_jaad(jaad_path, out, clips=None, *, sample_type: str = "beh", split_type: str = "default",
+def preprocess_jaad(jaad_path: str | Path | JaadTables, out: str | Path, clips: str | Path | None = None, *, sample_type: str = "beh", split_type: str = "default",
                     labels: str = "benchmark", frame_size: int = 224, squarify: bool = False, skip_missing: bool = False,
                     overwrite: bool = False, progress: bool = True) -> dict:
     "JAAD annotations (path or `JaadTables`) to a samples folder at `out` (`pedsense.jaad.write_samples`), or to crops with the samples beside them when `clips` is given."
@@ -102,7 +118,7 @@ def preprocess_jaad(jaad_path, out, clips=None, *, sample_type: str = "beh", spl
     samples = pd.concat([make(s) for s in ("train", "val", "test")], ignore_index=True)
     counts = {f"{s}_{CLASS_NAMES[l]}": int(((samples.split == s) & (samples.label == l)).sum()) for s in ("train", "val", "test") for l in (0, 1)}
     if clips is not None:
-        return {**counts, **write_crops(samples, jaad, clips, out, frame_size=frame_size, squarify=squarify,
+        return {**counts, **write_crops(samples, jaad, clips, out=out, frame_size=frame_size, squarify=squarify,
                                         skip_missing=skip_missing, overwrite=overwrite, progress=progress)}
     source = jaad_samples_source(jaad, sample_type=sample_type, split_type=split_type, labels=labels)
     write_samples(jaad, samples, out, source=source, overwrite=overwrite)

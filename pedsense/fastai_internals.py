@@ -12,8 +12,9 @@ from fastai.learner import Learner, Recorder
 from fastcore.foundation import L
 
 # %% auto #0
-__all__ = ['loader_rng', 'prime_loader', 'smooth_loss_state', 'restore_smooth_loss', 'epoch_was_skipped', 'optimizer_state',
-           'load_optimizer_state', 'scaler_state', 'restore_scaler', 'cpu_friendly_broadcast']
+__all__ = ['WRAPPED', 'SEPARATOR', 'loader_rng', 'prime_loader', 'smooth_loss_state', 'restore_smooth_loss', 'epoch_was_skipped',
+           'optimizer_state', 'load_optimizer_state', 'scaler_state', 'restore_scaler', 'cpu_friendly_broadcast',
+           'callback_errors_unwrapped']
 
 # %% ../nbs/14_fastai.ipynb #c008
 def loader_rng(dl):
@@ -79,3 +80,16 @@ def cpu_friendly_broadcast():
     original, fdist.DistributedDL._broadcast = fdist.DistributedDL._broadcast, _broadcast_on_backend_device
     try: yield
     finally: fdist.DistributedDL._broadcast = original
+
+# %% ../nbs/14_fastai.ipynb #c038
+WRAPPED = "Exception occured in `"   # how fastai's Callback.__call__ begins the message it puts on a callback's exception
+SEPARATOR = "`:\n\t"                 # and what it puts between its prefix and the original message's first argument
+
+@contextlib.contextmanager
+def callback_errors_unwrapped():
+    "Within the block, an exception raised in a fastai callback reaches the caller with its own message, not fastai's two-line one."
+    try: yield
+    except Exception as e:
+        msg = e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else ""
+        if msg.startswith(WRAPPED) and SEPARATOR in msg: e.args = (msg.split(SEPARATOR, 1)[1],)
+        raise

@@ -15,7 +15,7 @@ from fastai.learner import Learner
 
 from .core import DataError, atomic_path, check_choice, load_checkpoint, optional_import, save_checkpoint, stale_temporaries
 from .config import RunResults, TrainConfig, make_config, read_run_json, write_run_json
-from .fastai_internals import (cpu_friendly_broadcast, epoch_was_skipped, load_optimizer_state, loader_rng,
+from .fastai_internals import (callback_errors_unwrapped, cpu_friendly_broadcast, epoch_was_skipped, load_optimizer_state, loader_rng,
                                        optimizer_state, prime_loader, restore_scaler, restore_smooth_loss, scaler_state,
                                        smooth_loss_state)
 from .learner import build_run, fit_cosine, resolve_device
@@ -39,13 +39,17 @@ def new_run_dir(name: str, root="models/custom") -> Path:
 @contextlib.contextmanager
 def run_lock(run_dir):
     "Hold the run folder for one process: a second process that trains or resumes it meanwhile gets a one-line `DataError`."
-    path = Path(run_dir) / ".lock"
+    path, busy = Path(run_dir) / ".lock", f"{run_dir}: another process is training this run folder"
     with open(path, "a") as f:
-        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError: raise DataError(f"{run_dir}: another process is training this run folder") from None
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)     # released when the file is closed, also if the process dies
+        except BlockingIOError: raise DataError(busy) from None
+        try: held = os.path.samestat(os.fstat(f.fileno()), os.stat(path))
+        except FileNotFoundError: held = False
+        if not held: raise DataError(busy)                      # its holder removed the lock file as this one opened it
         try: yield
         finally: path.unlink(missing_ok=True)
 
+# %% ../nbs/13_runs.ipynb #c038
 def _write_metrics(run_dir, rows: list[dict]):
     if rows:
         with atomic_path(Path(run_dir) / "metrics.csv") as tmp: pd.DataFrame(rows).to_csv(tmp, index=False)
@@ -69,7 +73,7 @@ def _set_rng_state(learn: Learner, s: dict):
 class RunArtifacts(TrackerCallback):
     "After each epoch: `best.pt` if `monitor` improved, then `train_state.pt` (the commit point), then `last.pt`, `metrics.csv`, `config.json`."
     order = 70   # after the Recorder has the epoch's metrics, and after MixedPrecision (10) has made its scaler
-    def __init__(self, run_dir, cfg: TrainConfig, results: RunResults, history: list[dict], state: dict | None = None):
+    def __init__(self, run_dir, cfg: TrainConfig, results: RunResults, *, history: list[dict], state: dict | None = None):
         super().__init__(monitor=cfg.monitor, reset_on_fit=False)
         self.run_dir, self.cfg, self.results, self.history, self.resumed = Path(run_dir), cfg, results, history, state or {}
         if results.best_val_score is not None: self.best = results.best_val_score
@@ -144,7 +148,8 @@ def _restore(learn: Learner, model: torch.nn.Module, state: dict) -> int:
 
 def _fit(learn: Learner, cfg: TrainConfig, start: int, cbs: list, progress: bool):
     with contextlib.ExitStack() as stack:
-        for c in ([] if progress else [learn.no_bar(), learn.no_logging()]) + [distributed_ctx(learn)]: stack.enter_context(c)
+        for c in ([] if progress else [learn.no_bar(), learn.no_logging()]) + [distributed_ctx(learn), callback_errors_unwrapped()]:
+            stack.enter_context(c)                             # a callback's error reaches the caller as it was raised (lesson 14)
         if start < cfg.epochs: fit_cosine(learn, cfg.epochs, start_epoch=start, cbs=cbs)
 
 # %% ../nbs/13_runs.ipynb #c034
@@ -166,7 +171,7 @@ def train(cfg: TrainConfig | None = None, runs_root="models/custom", resume=None
             write_run_json(run_dir / "config.json", cfg, results); _write_metrics(run_dir, history)
             if state is not None: save_checkpoint(state["model"], run_dir / "last.pt")   # last.pt follows the state it was killed after
             learn.path = run_dir
-            _fit(learn, cfg, start, [RunArtifacts(run_dir, cfg, results, history, state)] + list(cbs or []), progress)
+            _fit(learn, cfg, start, [RunArtifacts(run_dir, cfg, results, history=history, state=state)] + list(cbs or []), progress)
             if cfg.tune_threshold and (run_dir / "best.pt").is_file():
                 results.tuned_threshold = tune_threshold(learn, run_dir, cfg.monitor)
                 write_run_json(run_dir / "config.json", cfg, results)
@@ -185,6 +190,8 @@ def demo(data="data/synthetic", runs_root="models/custom", preset: str | None = 
     from pedsense.synth import make_synthetic
     data = Path(data)
     if not (data / "labels.csv").is_file():
+        if data.exists() and (not data.is_dir() or any(data.iterdir())):
+            raise DataError(f"{data}: exists and holds no dataset (no labels.csv); give demo a dataset, or a new or empty folder")
         print(f"demo: writing the synthetic dataset to {data}")
         make_synthetic(data, n_train=400, n_val=100, n_test=100, frame_size=64, seed=0, progress=progress)
     settings = DEMO_CONFIG if preset is None else dict(preset=preset, name="demo", seed=DEMO_CONFIG["seed"])   # a preset's own settings win
