@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Sequence
 
-import numpy as np, torch
+import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from sklearn import metrics as skm
 from fastai.metrics import accuracy, skm_to_fastai, ActivationType
@@ -16,7 +16,7 @@ from .core import CLASS_NAMES, check_choice
 
 # %% auto #0
 __all__ = ['METRICS', 'MONITORS', 'OLD_METRIC_NAMES', 'THRESHOLD_GRID', 'THRESHOLD_SCORES', 'predicted_class', 'clip_metrics',
-           'plot_confusion', 'choose_threshold', 'training_metrics']
+           'plot_confusion', 'plot_roc', 'choose_threshold', 'training_metrics']
 
 # %% ../nbs/08_metrics.ipynb #c006
 METRICS = {   # key: what it measures; the same key in metrics.csv, final_results.json and the benchmark table
@@ -36,7 +36,7 @@ def predicted_class(probs: torch.Tensor, threshold: float | None = None) -> torc
     return probs.argmax(1) if threshold is None else (probs[:, 1] >= threshold).long()
 
 # %% ../nbs/08_metrics.ipynb #c011
-def clip_metrics(probs: torch.Tensor, targets: torch.Tensor, threshold: float | None = None,
+def clip_metrics(probs: torch.Tensor, targets: torch.Tensor, threshold: float | None = None, *,
                  class_names: Sequence[str] = CLASS_NAMES) -> dict:
     "Accuracy, balanced accuracy, F1 and precision (class 1), ROC AUC (also on rounded predictions), confusion matrix, counts."
     y, pred = targets.numpy(), predicted_class(probs, threshold).numpy()
@@ -52,13 +52,31 @@ def clip_metrics(probs: torch.Tensor, targets: torch.Tensor, threshold: float | 
                 class_counts={class_names[c]: int((y == c).sum()) for c in labels}, n=int(len(y)))
 
 # %% ../nbs/08_metrics.ipynb #c018
-def plot_confusion(res: dict, class_names: Sequence[str] | None = None, ax=None, title: str | None = None):
+def plot_confusion(res: dict, class_names: Sequence[str] | None = None, ax=None, *, title: str | None = None):
     "Draw the confusion matrix of `clip_metrics`'s results, rows the true class, columns the predicted one, labelled with the class names."
     names = list(class_names or res["class_counts"])
-    disp = skm.ConfusionMatrixDisplay(np.array(res["confusion_matrix"]), display_labels=names)
-    disp.plot(ax=ax, colorbar=False, cmap="Blues")
+    cm = np.array(res["confusion_matrix"])
+    disp = skm.ConfusionMatrixDisplay(cm, display_labels=names)
+    disp.plot(ax=ax, colorbar=False, cmap="Blues", im_kw=dict(vmin=0, vmax=max(cm.max(), 1)))   # colours from 0: equal counts stay readable
     disp.ax_.set_title(title or f"{res['n']} clips", fontsize=9)
     return disp.ax_
+
+# %% ../nbs/08_metrics.ipynb #c032
+def plot_roc(probs: torch.Tensor, targets: torch.Tensor, threshold: float | None = None, *,
+             class_names: Sequence[str] = CLASS_NAMES, ax=None, title: str | None = None):
+    "ROC curve of P(class 1), and the two lines through the one point of the 0/1 predictions at `threshold` (`None`: the likelier class)."
+    y, score, pred = targets.numpy(), probs[:, 1].numpy(), predicted_class(probs, threshold).numpy()
+    fpr, tpr, _ = skm.roc_curve(y, score)
+    f, t = pred[y == 0].mean(), pred[y == 1].mean()        # the threshold's false and true positive rates
+    ax = ax or plt.subplots(figsize=(4, 3.6))[1]
+    ax.plot(fpr, tpr, label=f"probabilities (AUC {skm.roc_auc_score(y, score):.3f})")
+    ax.plot([0, f, 1], [0, t, 1], "--", label=f"0/1 predictions (AUC {(1 + t - f) / 2:.3f})")
+    ax.plot([0, 1], [0, 1], ":", c="gray", label="guessing (AUC 0.500)")
+    ax.plot(f, t, "o", c="tab:red", label="likelier class" if threshold is None else f"threshold {threshold:.2f}")
+    ax.set_xlabel(f"false positive rate ({class_names[0]} called {class_names[1]})", fontsize=8)
+    ax.set_ylabel(f"true positive rate (recall of {class_names[1]})", fontsize=8)
+    ax.legend(fontsize=7, loc="lower right"); ax.set_title(title or f"{len(y)} clips", fontsize=9)
+    return ax
 
 # %% ../nbs/08_metrics.ipynb #c021
 THRESHOLD_GRID = np.round(np.arange(0.20, 0.80 + 1e-9, 0.01), 2)          # the thresholds a tuned run may choose from
