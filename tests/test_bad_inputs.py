@@ -255,6 +255,7 @@ def test_relative_data_path_means_the_runs_dataset(tmp_path, trained):
     assert code == 0 and json.loads((run_dir / "final_results.json").read_text())["n"] == 4, "evaluated the working folder's d"
     shutil.rmtree(run_dir / "d")                                                # the run's own dataset gone: refused, naming config.json
     one_line_error(cli("evaluate", run_dir, cwd=tmp_path / "B"), "data 'd' in", "config.json")
+    assert cli("evaluate", run_dir, "--data", trained[0] / "data", cwd=tmp_path / "B")[0] == 0     # --data replaces it
 
 
 # --- operating-system errors, settings a model does not read ---

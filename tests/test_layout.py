@@ -53,3 +53,59 @@ def test_no_side_effect_imports():
 def test_small_modules():
     big = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > 450}
     assert not big, f"modules over 450 lines: {big}"
+
+
+def _functions(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)): yield node
+
+
+def test_short_functions():
+    "No function over 40 lines (its body, docstring included): a long function is two."
+    long = {f"{m}.{f.name}": f.end_lineno - f.lineno for m, p in MODULES.items() for f in _functions(ast.parse(p.read_text()))
+            if f.end_lineno - f.lineno > 40}
+    assert not long, f"functions over 40 lines: {long}"
+
+
+def test_keyword_only_after_three():
+    "A public function (or class) with more than three parameters takes the ones after the third by keyword."
+    import dataclasses, importlib, inspect
+    bad = []
+    for m in MODULES:
+        if m.endswith("__main__"): continue
+        mod = importlib.import_module(m)
+        for name in getattr(mod, "__all__", []):
+            obj = getattr(mod, name)
+            if not callable(obj) or getattr(obj, "__module__", m) != m or dataclasses.is_dataclass(obj): continue   # records: fields by name
+            try: params = list(inspect.signature(obj).parameters.values())
+            except (TypeError, ValueError): continue
+            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"]
+            if len(positional) > 3: bad.append(f"{m}.{name}({', '.join(p.name for p in positional)})")
+    assert not bad, f"more than three positional parameters: {bad}"
+
+
+OLD_NAMES = {"seq_len", "obs_len", "lr", "bs", "parts", "until", "wd"}   # one vocabulary: sequence_length, learning_rate, batch_size, ...
+
+def test_one_vocabulary():
+    "No public function takes a setting under an old or short name."
+    import importlib, inspect
+    found = []
+    for m in MODULES:
+        if m.endswith("__main__"): continue
+        mod = importlib.import_module(m)
+        for name in getattr(mod, "__all__", []):
+            obj = getattr(mod, name)
+            if not callable(obj): continue
+            try: params = set(inspect.signature(obj).parameters)
+            except (TypeError, ValueError): continue
+            found += [f"{m}.{name}: {p}" for p in params & OLD_NAMES]
+    assert not found, f"settings under other names: {found}"
+
+
+FASTAI_INTERNALS = ("recorder.smooth_loss", "._broadcast", ".n_inp", "recorder.values", "default_device", "defaults.use_cuda", "learn.scaler", ".rng")
+
+def test_fastai_internals_in_one_module():
+    "Every use of a fastai internal lives in pedsense.fastai_internals, where each has a test."
+    uses = {m: [k for k in FASTAI_INTERNALS if k in p.read_text()] for m, p in MODULES.items() if m != "pedsense.fastai_internals"}
+    uses = {m: k for m, k in uses.items() if k}
+    assert not uses, f"fastai internals used outside pedsense.fastai_internals: {uses}"
