@@ -4,15 +4,15 @@
 
 # %% ../nbs/16_cli.ipynb #c002
 from __future__ import annotations
-import argparse, dataclasses, os, signal, sys, typing
+import argparse, dataclasses, inspect, os, signal, sys, typing
 from pathlib import Path
 
 import pedsense
 from .core import DEFAULT_DATA, DataError, quiet_dependency_warnings, writable_folder
 quiet_dependency_warnings()   # fastai's import-time deprecation notes concern fastai, not a pedsense user
+from . import config
 from .config import PRESETS, TrainConfig, cli_flag
-from .metrics import MONITORS
-from .models import BACKBONES, FUSIONS, MODELS, WeightsUnavailableError
+from .models import BACKBONES, WeightsUnavailableError
 
 # %% auto #0
 __all__ = ['TRAIN_HELP', 'SHORT_FLAGS', 'CHOICES', 'build_parser', 'error_line', 'main']
@@ -98,30 +98,42 @@ def _preprocess_jaad(a):
     else: print(f"wrote samples_{{train,val,test}}.csv and features_{{train,val,test}}.npz to {a.out}")
 
 # %% ../nbs/16_cli.ipynb #c056
-def _add_preprocess(sub):
-    datasets = _command_group(sub, "preprocess", "convert a dataset into the on-disk format",
-                              "Convert a dataset into pedsense's on-disk format. Datasets: jaad, video.", "dataset")
-    _add_preprocess_jaad(datasets)
-    _add_preprocess_video(datasets)
+def _default(fn, name: str):
+    "The default the library gives the keyword `name` of `fn`: the command line shows and uses the library's own."
+    return inspect.signature(fn).parameters[name].default
 
-# %% ../nbs/16_cli.ipynb #c057
 def _add_preprocess_video(datasets):
-    v = datasets.add_parser("video", help="a static-camera street video to forward/reversed walker clips (lesson 06)",
-                            description="Find the walkers of a static-camera street video (a background model, no learned detector), "
-                                        "track them, cut 16-frame windows, and write each window twice, played forward and reversed, "
-                                        "in the on-disk format (labels forward and reversed, split by track). Without VIDEO: "
-                                        "$PEDSENSE_VIDEO, the cache, Debian's opencv-doc copy, else OpenCV's vtest.avi, downloaded and verified.")
-    v.add_argument("video", type=Path, nargs="?", metavar="VIDEO", help="the video file (default: see above)")
-    v.add_argument("--out", type=Path, required=True, help="dataset folder to write")
-    v.add_argument("--frame-size", type=_positive(), default=64, help="crop size in pixels, as written (default: 64)")
+    from pedsense.video import preprocess_video
+    v = datasets.add_parser("video", help="a street video from a still camera to forward/reversed walker clips (lesson 06)",
+                            description="The arrow-of-time dataset: walkers found in a street video filmed by a still camera (a "
+                                        "background model, no learned detector), tracked, cut into windows, each window written "
+                                        "played forward and reversed (labels forward and reversed, split by track).")
+    v.add_argument("video", type=Path, nargs="?", metavar="VIDEO", help="the video (default: $PEDSENSE_VIDEO, else the copy in "
+                   "~/.pedsense/archive, else Debian/Ubuntu's opencv-doc copy, else OpenCV's vtest.avi downloaded once and verified)")
+    v.add_argument("--out", type=Path, required=True, help="folder to write the dataset to (absent, or empty)")
+    for name, kind, help in (("frame_size", int, "side in pixels of the square crops written"),
+                             ("sequence_length", int, "frames per window"),
+                             ("stride", int, "frames between the starts of two windows of a track"),
+                             ("context", float, "height of a crop, in walker heights")):
+        d = _default(preprocess_video, name)
+        v.add_argument(cli_flag(name), type=_positive(kind), default=d, help=f"{help} (default: {d})")
     v.add_argument("--overwrite", action="store_true", help="replace a dataset that pedsense wrote at --out")
     v.set_defaults(func=_preprocess_video)
 
 def _preprocess_video(a):
     from pedsense.video import preprocess_video, video_path
-    res = preprocess_video(video_path(a.video), writable_folder(a.out, "--out"), frame_size=a.frame_size, overwrite=a.overwrite)
-    print(", ".join(f"{k} {v}" for k, v in res.items()))
-    print(f"wrote {a.out}")
+    c = preprocess_video(video_path(a.video), writable_folder(a.out, "--out"), frame_size=a.frame_size,
+                         sequence_length=a.sequence_length, stride=a.stride, context=a.context,
+                         overwrite=a.overwrite)
+    print(f"{a.out}: {c['sequences']} sequences ({c['windows']} windows, each forward and reversed) from {c['tracks']} walker tracks "
+          f"in {c['frames']} frames; train/val/test windows {c['train_windows']}/{c['val_windows']}/{c['test_windows']}")
+
+# %% ../nbs/16_cli.ipynb #c057
+def _add_preprocess(sub):
+    datasets = _command_group(sub, "preprocess", "convert a dataset into the on-disk format",
+                              "Convert a dataset into pedsense's on-disk format. Datasets: jaad, video.", "dataset")
+    _add_preprocess_jaad(datasets)
+    _add_preprocess_video(datasets)
 
 # %% ../nbs/16_cli.ipynb #c015
 _DISTRIBUTED_HELP = """\
@@ -151,8 +163,7 @@ TRAIN_HELP = {   # the TrainConfig fields that are flags of `pedsense train`, an
     "max_items": "use at most this many clips of each split (smoke tests)",
 }
 SHORT_FLAGS = {"model_type": "-m", "name": "-n", "epochs": "-e", "batch_size": "-b", "learning_rate": "--lr"}
-CHOICES = {"model_type": list(MODELS), "backbone": list(BACKBONES), "feature_norm": ["none", "batch"], "weights": ["none", "imagenet"],
-           "fusion": list(FUSIONS), "monitor": list(MONITORS), "device": ["auto", "cpu", "cuda"], "rnn": ["lstm", "gru"]}
+CHOICES = {name: ["none" if c is None else c for c in choices] for name, choices in config.CHOICES.items()} | {"weights": ["none", "imagenet"]}
 
 # %% ../nbs/16_cli.ipynb #c058
 def _flag_type(hint):
@@ -280,7 +291,7 @@ def _benchmark_jaad(a):
     table.to_csv(a.out / "benchmark.csv")
     with pd.option_context("display.width", 120):
         print(summarize_benchmark(res).to_string()); print(); print(table.to_string())
-    print(f"\nwrote {a.out / 'benchmark.csv'} and {a.out / 'runs.csv'} (AUC as the benchmark computes it, on rounded predictions)")
+    print(f"\nwrote {a.out / 'benchmark.csv'} and {a.out / 'runs.csv'} (auc_rounded: the AUC of each run's 0/1 predictions at its tuned threshold; the benchmark's own code cuts at 0.5, lesson 10)")
 
 # %% ../nbs/16_cli.ipynb #c021
 def _add_bench(sub):

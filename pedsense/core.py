@@ -14,7 +14,7 @@ import torch
 # %% auto #0
 __all__ = ['CLASS_NAMES', 'SPLITS', 'DEFAULT_DATA', 'EGO_ACTIONS', 'TRAJECTORY_PARTS', 'DEPENDENCY_WARNINGS', 'pedsense_home',
            'quiet_dependency_warnings', 'DataError', 'check_choice', 'optional_import', 'plain_name',
-           'trajectory_parts', 'trajectory_dim', 'writable_folder', 'atomic_path', 'stale_temporaries',
+           'trajectory_parts', 'trajectory_dim', 'writable_folder', 'writing', 'atomic_path', 'stale_temporaries',
            'check_output_folder', 'atomic_dir', 'sha256_of', 'download_verified', 'save_checkpoint', 'load_checkpoint',
            'Registry']
 
@@ -30,10 +30,11 @@ def pedsense_home() -> Path:
     return Path(os.environ.get("PEDSENSE_HOME", "~/.pedsense")).expanduser()
 
 # %% ../nbs/90_core.ipynb #c007
-DEPENDENCY_WARNINGS = (r"`torch.jit.script` is deprecated", r"The 'mode.chained_assignment' option is deprecated")
+DEPENDENCY_WARNINGS = (r"`torch.jit.script` is deprecated", r"The 'mode.chained_assignment' option is deprecated",
+                       r"IProgress not found")
 
 def quiet_dependency_warnings() -> None:
-    "Ignore the deprecation notes fastai's import triggers in torch and pandas (`DEPENDENCY_WARNINGS`); every other warning still shows."
+    "Ignore the notes that importing fastai triggers in torch, pandas and tqdm (`DEPENDENCY_WARNINGS`); every other warning still shows."
     for message in DEPENDENCY_WARNINGS: warnings.filterwarnings("ignore", message=message)
 
 # %% ../nbs/90_core.ipynb #c010
@@ -87,18 +88,27 @@ def _umask() -> int:
     return mask
 
 @contextmanager
+def writing(path):
+    "Within the block, an operating-system error (a full disk, a read-only folder) becomes one line naming `path`, what was being written."
+    try: yield
+    except OSError as e:
+        if isinstance(e, DataError): raise
+        raise DataError(f"{path}: cannot be written ({e.strerror or e})") from None
+
+@contextmanager
 def atomic_path(path):
     "Yield a temporary path beside `path`; on success it replaces `path` in one rename, on error it is removed."
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes private files; give the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            yield Path(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())        # mkstemp makes private files; give the usual permissions
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp): os.remove(tmp)
 
 # %% ../nbs/90_core.ipynb #c019
 def stale_temporaries(folder) -> list[Path]:
@@ -119,16 +129,22 @@ def check_output_folder(path, *, overwrite: bool = False, marker: str | None = N
                         "--overwrite replaces only folders pedsense wrote")
     return path
 
+def _move_into(tmp: Path, path: Path, marker: str | None):
+    "Fill the existing empty folder `path` with the contents of `tmp`, `marker` last; the folder itself stays (a shell may be in it)."
+    names = sorted(os.listdir(tmp), key=lambda n: n == marker)
+    for n in names: os.rename(tmp / n, path / n)
+
 def _swap_in(tmp: Path, path: Path, overwrite: bool, marker: str | None):
     "Move the finished folder `tmp` to `path`, deciding now, not at the start, what may be replaced."
-    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
-        try: return os.replace(tmp, path)        # fails if another process filled `path` in the meantime
+    if not path.exists():
+        try: return os.rename(tmp, path)           # fails if another process made `path` in the meantime
         except OSError: pass
+    if path.is_dir() and not any(path.iterdir()): return _move_into(tmp, path, marker)
     if not overwrite: raise DataError(f"{path}: something else wrote there while this folder was being made; nothing was replaced")
     check_output_folder(path, overwrite=overwrite, marker=marker)
     old = path.with_name(f".{path.name}.old.{os.getpid()}")
     path.rename(old)
-    os.replace(tmp, path)
+    os.rename(tmp, path)
     shutil.rmtree(old, ignore_errors=True)
 
 # %% ../nbs/90_core.ipynb #c035
@@ -137,13 +153,14 @@ def atomic_dir(path, *, overwrite: bool = False, marker: str | None = None):
     "Yield a temporary folder beside `path`; on success it becomes `path` (replacing a folder holding `marker` if `overwrite`), on any error it is removed."
     path = Path(os.path.abspath(path))           # "." names its folder, and a later chdir does not move the target
     check_output_folder(path, overwrite=overwrite, marker=marker)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
-        os.chmod(tmp, 0o777 & ~_umask())        # mkdtemp makes a private folder; a dataset should not be
-        yield tmp
-        _swap_in(tmp, path, overwrite, marker)
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        try:
+            os.chmod(tmp, 0o777 & ~_umask())        # mkdtemp makes a private folder; a dataset should not be
+            yield tmp
+            _swap_in(tmp, path, overwrite, marker)
+        finally: shutil.rmtree(tmp, ignore_errors=True)
 
 # %% ../nbs/90_core.ipynb #c038
 def sha256_of(path, chunk: int = 1 << 20) -> str:
@@ -159,19 +176,26 @@ def _remove_empty(folders: list[Path]):
         except OSError: break                       # not empty (or gone): leave it and its parents
 
 # %% ../nbs/90_core.ipynb #c039
+def _fetch(url: str, dest: Path, timeout: float, progress: bool) -> Path:
+    "fastdownload's `download_url`, its failures as one line naming `url`."
+    import http.client
+    from fastdownload import download_url           # only a download needs it
+    if os.environ.get("PEDSENSE_OFFLINE"): raise DataError(f"{url}: not downloaded: downloads are off (PEDSENSE_OFFLINE is set)")
+    try: return Path(download_url(url, dest, timeout=timeout, show_progress=progress))
+    except (OSError, http.client.HTTPException, ValueError) as e:      # URLError, HTTPError, timeouts, cut transfers
+        raise DataError(f"{url}: download failed ({type(e).__name__}: {(str(e).splitlines() or [''])[0]})") from None
+    except NameError:   # fastcore.net.urlretrieve raises ContentTooShortError without importing it: a transfer cut short
+        raise DataError(f"{url}: download failed (the transfer was cut short)") from None
+
 def download_verified(url: str, dest, *, sha256: str | None = None, check: Callable[[Path], object] | None = None,
                       progress: bool = True, timeout: float = 60) -> Path:
     "Download `url` to `dest` through a temporary file that must match `sha256` and pass `check(path)`; a failure leaves nothing behind."
-    import http.client
-    from fastdownload import download_url           # only a download needs it
     dest = Path(os.path.abspath(dest))
     made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
     try:
-        try: got = Path(download_url(url, tmp / dest.name, timeout=timeout, show_progress=progress))
-        except (OSError, http.client.HTTPException, ValueError) as e:      # URLError, HTTPError, timeouts, cut transfers
-            raise DataError(f"{url}: download failed ({type(e).__name__}: {(str(e).splitlines() or [''])[0]})") from None
+        got = _fetch(url, tmp / dest.name, timeout, progress)
         if sha256 is not None and (digest := sha256_of(got)) != sha256:
             raise DataError(f"{url}: checksum mismatch (sha256 {digest[:16]}..., expected {sha256[:16]}...): a corrupt or different file")
         if check is not None: check(got)
@@ -184,8 +208,11 @@ def download_verified(url: str, dest, *, sha256: str | None = None, check: Calla
 
 # %% ../nbs/90_core.ipynb #c022
 def save_checkpoint(obj, path):
-    "`torch.save` `obj` (tensors, numbers, strings, lists, dicts) atomically: the old file survives a crash."
-    with atomic_path(path) as tmp: torch.save(obj, tmp)
+    "`torch.save` `obj` (tensors, numbers, strings, lists, dicts) atomically: the old file survives a crash; a failed write is one line."
+    with atomic_path(path) as tmp:
+        try: torch.save(obj, tmp)
+        except RuntimeError as e:               # torch's zip writer reports a full disk or a cut write as a RuntimeError
+            raise DataError(f"{path}: cannot be written ({str(e).splitlines()[0][:120]})") from None
 
 def _pickle_globals(path: Path) -> list[str] | None:
     "The Python objects a torch file's pickle asks for (`module.name`), or `None` if it is not a readable pickle."
