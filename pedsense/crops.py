@@ -17,7 +17,7 @@ from .jaad import (JaadTables, action_samples, annotations_digest, benchmark_sam
                            write_sample_files, write_samples)
 
 # %% auto #0
-__all__ = ['crop_box', 'write_crops', 'jaad_samples_source', 'preprocess_jaad']
+__all__ = ['crop_box', 'ClipReadError', 'write_crops', 'jaad_samples_source', 'preprocess_jaad']
 
 # %% ../nbs/11_crops.ipynb #c010
 def crop_box(frame: np.ndarray, box: Sequence[float], frame_size: int = 224, *, squarify: bool = False, context: float = 1.0) -> np.ndarray:
@@ -29,39 +29,66 @@ def crop_box(frame: np.ndarray, box: Sequence[float], frame_size: int = 224, *, 
     H, W = frame.shape[:2]
     l, t = int(max(0, round(cx - w / 2))), int(max(0, round(cy - h / 2)))
     r, b = int(min(W, round(cx + w / 2))), int(min(H, round(cy + h / 2)))
-    if r <= l or b <= t: raise ValueError(f"box {box} lies outside the {W}x{H} frame")
+    if r <= l or b <= t: raise ValueError(f"box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) covers no pixel of the {W}x{H} frame (it lies outside, or is under a pixel wide or high)")
     return np.asarray(Image.fromarray(frame[t:b, l:r]).resize((frame_size, frame_size), Image.BILINEAR))
 
 # %% ../nbs/11_crops.ipynb #c012
+class ClipReadError(DataError):
+    "A clip that cannot be read, or has too few whole frames for its windows: found before any of its windows is written, so `skip_missing` may leave it out."
+
 class _ClipSizeError(DataError):
     "A clip whose frames are not the size its annotations were drawn on: refused even with `skip_missing` (its crops would be wrong, not missing)."
 
-def _decode_needed(clip: Path, needed: set[int], size: tuple[int, int]):
-    "Yield (frame number, RGB array) for the needed frames of a clip of frames `size` (width, height), decoding it once; stops after the last one."
+def _check_clip(clip: Path, last: int, size: tuple[int, int]) -> None:
+    "A `ClipReadError` unless `clip` has whole frames 0 to `last`, counted from its packets without decoding; a `_ClipSizeError` unless they are `size`."
+    av, n = optional_import("av", "video"), 0
+    try:
+        with av.open(str(clip)) as c:
+            if not c.streams.video: raise ClipReadError(f"{clip}: holds no video stream")
+            s = c.streams.video[0]
+            if (s.codec_context.width, s.codec_context.height) != size:
+                raise _ClipSizeError(f"{clip}: frames of {s.codec_context.width}x{s.codec_context.height} pixels, but the annotations' boxes are drawn on "
+                                     f"{size[0]}x{size[1]} (original_size); crop the original videos, not resized copies; nothing was written")
+            for pkt in c.demux(s):
+                if pkt.is_corrupt: break                              # cut off: the last packet of a truncated file
+                if pkt.size and (n := n + 1) > last: return
+    except av.error.FFmpegError as e: raise ClipReadError(f"{clip}: cannot be read ({e})") from None
+    raise ClipReadError(f"{clip}: has {n} frames but the annotations need frame {last} (is the clip complete?)")
+
+def _whole_frames(c):
+    "The decoded frames of the first video stream of the open container `c`, up to its first cut-off packet (as `_check_clip` counts them)."
+    s = c.streams.video[0]
+    for pkt in c.demux(s):
+        if pkt.is_corrupt: break
+        yield from pkt.decode()                   # the last packet is empty: it flushes the decoder
+    else: return
+    yield from s.codec_context.decode(None)       # cut off: flush the frames the decoder still holds
+
+def _decode_needed(clip: Path, needed: set[int]):
+    "Yield (frame number, RGB array) for the needed frames of a clip that passed `_check_clip`, decoding it once; stops after the last one."
     av = optional_import("av", "video")
     last, i = max(needed), -1
     try:
         with av.open(str(clip)) as c:
-            for i, f in enumerate(c.decode(video=0)):
-                if i == 0 and (f.width, f.height) != size:
-                    raise _ClipSizeError(f"{clip}: frames of {f.width}x{f.height} pixels, but the annotations' boxes are drawn on {size[0]}x{size[1]} "
-                                         "(original_size); crop the original videos, not resized copies; nothing was written")
+            for i, f in enumerate(_whole_frames(c)):
                 if i in needed: yield i, f.to_ndarray(format="rgb24")
                 if i >= last: return
-    except av.error.FFmpegError as e: raise DataError(f"{clip}: cannot decode ({e})") from None
-    raise DataError(f"{clip}: has {i + 1} frames but the annotations need frame {last} (is the clip complete?)")
+    except av.error.FFmpegError as e: raise DataError(f"{clip}: cannot decode frame {i + 1} ({e}); nothing was written") from None
+    raise DataError(f"{clip}: decodes to {i + 1} frames but the annotations need frame {last}; nothing was written")
 
 def _crop_video(w: SequenceWriter, clip: Path, rows: list, feats: dict, ks, *, frame_size: int, squarify: bool, context: float) -> int:
-    "Crop the windows `ks` of one clip in one pass of the decoder, writing each as soon as its last frame is cropped; returns their number."
+    "Check the clip (`_check_clip`), then crop its windows `ks` in one pass of the decoder, writing each once its last frame is cropped; returns their number."
     need, T, done = {}, feats["frames"].shape[1], 0
     for k in ks:
         for t, f in enumerate(feats["frames"][k]): need.setdefault(int(f), []).append((k, t))
+    _check_clip(clip, max(need), tuple(int(s) for s in feats["image_size"][ks[0]]))     # before any of its windows is written
     buf = {k: [None] * T for k in ks}
-    for f, img in _decode_needed(clip, set(need), tuple(int(s) for s in feats["image_size"][ks[0]])):
+    for f, img in _decode_needed(clip, set(need)):
         for k, t in need[f]:
-            buf[k][t] = crop_box(img, feats["boxes"][k, t], frame_size, squarify=squarify, context=context)
-            if t < T - 1: continue
             r = rows[k]
+            try: buf[k][t] = crop_box(img, feats["boxes"][k, t], frame_size, squarify=squarify, context=context)
+            except ValueError as e: raise DataError(f"{clip}: box of {r.pid} at frame {f}: {e} (context={context}); nothing was written") from None
+            if t < T - 1: continue
             w.add(r.split, f"{r.video_id}_{r.pid}_{r.start_frame:05d}", buf.pop(k), CLASS_NAMES[int(r.label)],
                   video_id=r.video_id, track_id=r.pid, start_frame=int(r.start_frame), end_frame=int(r.end_frame))
             done += 1
@@ -87,20 +114,22 @@ def write_crops(samples: pd.DataFrame, jaad: JaadTables, clips: str | Path, *, o
     if missing and not skip_missing:
         raise DataError(f"{clips / (missing[0] + '.mp4')}: clip not found ({len(missing)} missing; --skip-missing on the command line, skip_missing=True in Python, leaves them out)")
     feats, rows = window_features(jaad, samples), list(samples.itertuples())     # every window's frames and boxes, looked up once
-    counts, skipped = dict(windows=0, skipped_windows=0, missing_clips=len(missing)), set(missing)
+    counts = dict(windows=0, skipped_windows=int(samples.video_id.isin(missing).sum()), missing_clips=len(missing))
+    skipped, unread = set(missing), []
     with SequenceWriter(out, overwrite=overwrite) as w:
         videos = sorted(set(samples.video_id) - skipped)
         for vid in (progress_bar(videos) if progress else videos):
             ks = np.flatnonzero(samples.video_id.to_numpy() == vid)
             try: counts["windows"] += _crop_video(w, clips / f"{vid}.mp4", rows, feats, ks, frame_size=frame_size, squarify=squarify, context=context)
-            except DataError as e:
-                if not skip_missing or isinstance(e, _ClipSizeError): raise
+            except ClipReadError as e:                # found before any of the clip's windows was written
+                if not skip_missing: raise
                 counts["skipped_windows"] += len(ks)
-                skipped.add(vid)
+                skipped.add(vid); unread.append(str(e))
         _check_kept(samples, skipped, clips)
         idx = np.flatnonzero(~samples.video_id.isin(skipped))
         write_sample_files(w.tmp, samples.iloc[idx].reset_index(drop=True), {k: v[idx] for k, v in feats.items()})
     if missing: warnings.warn(f"{len(missing)} clip(s) missing under {clips}, e.g. {missing[0]}.mp4: their windows were left out")
+    if unread: warnings.warn(f"{len(unread)} clip(s) unreadable or too short, e.g. {unread[0]}: their windows were left out")
     return counts
 
 # %% ../nbs/11_crops.ipynb #c025

@@ -176,13 +176,13 @@ def _first_duplicate(df: pd.DataFrame, cols: list[str], where: str, what: str):
 BOX_MARGIN = 0.05     # how far a box may reach outside the image, as a fraction of its width or height (JAAD's: 1 pixel at most)
 
 def _check_boxes(src: JaadSource, boxes: pd.DataFrame, videos: pd.DataFrame):
-    "Every box at a frame of its video, finite, x1 < x2 and y1 < y2, on the image (give or take `BOX_MARGIN`); else a `DataError` naming it."
+    "Every box at a frame of its video, finite, a pixel or more wide and high, on a pixel or more of the image, at most `BOX_MARGIN` past it; else a `DataError` naming it."
     v = videos.set_index("video_id").loc[boxes.video_id]
     n, W, H, f = v.n_frames.to_numpy(), v.width.to_numpy(), v.height.to_numpy(), boxes.frame.to_numpy()
     x1, y1, x2, y2 = xy = boxes[["x1", "y1", "x2", "y2"]].to_numpy().T
     rules = [((f < 0) | (f >= n), "the frame must be one of the video's {n} frames, 0 to {last} (meta/task/size)"),
-             (~np.isfinite(xy).all(0) | (x2 <= x1) | (y2 <= y1), "a box must be finite with x1 < x2 and y1 < y2"),
-             ((x2 <= 0) | (y2 <= 0) | (x1 >= W) | (y1 >= H), "it lies entirely outside the {w}x{h} image (meta/task/original_size)"),
+             (~np.isfinite(xy).all(0) | (x2 - x1 < 1) | (y2 - y1 < 1), "a box must be finite with x1 < x2 and y1 < y2, a pixel or more apart"),
+             ((x2 < 1) | (y2 < 1) | (x1 > W - 1) | (y1 > H - 1), "it lies entirely outside the {w}x{h} image, or covers less than a pixel of it (meta/task/original_size)"),
              ((x1 < -BOX_MARGIN * W) | (y1 < -BOX_MARGIN * H) | (x2 > (1 + BOX_MARGIN) * W) | (y2 > (1 + BOX_MARGIN) * H),
               f"a box may reach at most {BOX_MARGIN:.0%} of the image's width or height outside the {{w}}x{{h}} image (meta/task/original_size)")]
     for bad, why in rules:
@@ -368,8 +368,7 @@ def window_features(jaad: JaadTables, samples: pd.DataFrame, sequence_length: in
     b = jaad.boxes.set_index(["pid", "frame"])[["x1", "y1", "x2", "y2"]]
     keys = pd.MultiIndex.from_arrays([np.repeat(samples.pid.values, sequence_length), frames.ravel()])
     boxes = b.loc[keys].to_numpy(np.float32).reshape(len(samples), sequence_length, 4)
-    ego_code = {a: i for i, a in enumerate(EGO_ACTIONS)}
-    veh = jaad.vehicle.assign(code=jaad.vehicle.action.map(ego_code).fillna(-1).astype(int)).set_index(["video_id", "frame"]).code
+    veh = jaad.vehicle.assign(code=jaad.vehicle.action.map({a: i for i, a in enumerate(EGO_ACTIONS)}).fillna(-1).astype(int)).set_index(["video_id", "frame"]).code
     vkeys = pd.MultiIndex.from_arrays([np.repeat(samples.video_id.values, sequence_length), frames.ravel()])
     ego = veh.reindex(vkeys).fillna(-1).to_numpy(np.int64).reshape(len(samples), sequence_length)
     size = jaad.videos.set_index("video_id").loc[samples.video_id, ["width", "height"]].to_numpy(np.float32)
@@ -386,17 +385,18 @@ def save_features(feats: dict, path: str | Path) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f: np.savez_compressed(f, **feats)
 
 def check_features(feats: dict, path: str | Path) -> dict[str, np.ndarray]:
-    "`feats` if it has the arrays of `window_features` with agreeing shapes, finite boxes and sizes, labels 0 or 1; else a `DataError` naming `path`."
-    missing = [k for k in FEATURE_SHAPES if k not in feats]
-    if missing: raise DataError(f"{path}: no {', '.join(missing)} array (expected {', '.join(FEATURE_SHAPES)})")
+    "`feats` if it has the arrays of `window_features`, their shapes agreeing and their values of the kinds it gives; else a `DataError` naming `path` and the array."
+    if missing := [k for k in FEATURE_SHAPES if k not in feats]: raise DataError(f"{path}: no {', '.join(missing)} array (expected {', '.join(FEATURE_SHAPES)})")
     dims = dict(N=feats["label"].shape[0] if feats["label"].ndim == 1 else -1, T=feats["frames"].shape[-1] if feats["frames"].ndim == 2 else -1)
     for k, shape in FEATURE_SHAPES.items():
         want = tuple(dims.get(d, d) for d in shape)
         if feats[k].shape != want: raise DataError(f"{path}: {k} has shape {feats[k].shape}, expected {want}")
-    for k in ("boxes", "image_size"):
-        if not np.issubdtype(feats[k].dtype, np.number) or not np.isfinite(feats[k]).all():
-            raise DataError(f"{path}: {k} holds values that are not finite numbers")
-    if not np.isin(feats["label"], (0, 1)).all(): raise DataError(f"{path}: label holds values other than 0 and 1")
+    f, e, s, real = feats["frames"], feats["ego"], feats["image_size"], lambda a: np.issubdtype(a.dtype, np.number) and np.isfinite(a).all()
+    for k, ok, what in (("frames", f.dtype.kind in "iu" and (f >= 0).all(), "that are not frame numbers (integers >= 0)"),
+                        ("ego", e.dtype.kind in "iu" and ((e >= -1) & (e < len(EGO_ACTIONS))).all(), "that are not -1 (unknown) or an index into EGO_ACTIONS"),
+                        ("boxes", real(feats["boxes"]), "that are not finite numbers"), ("label", np.isin(feats["label"], (0, 1)).all(), "other than 0 and 1"),
+                        ("image_size", real(s) and (s > 0).all(), "that are not finite numbers above 0")):
+        if not ok: raise DataError(f"{path}: {k} holds values {what}")
     return feats
 
 # %% ../nbs/02_jaad.ipynb #c014
@@ -428,11 +428,10 @@ def load_features(data: str | Path, split: str) -> dict[str, np.ndarray]:
 # %% ../nbs/02_jaad.ipynb #c012
 def write_sample_files(folder: str | Path, samples: pd.DataFrame, feats: dict) -> None:
     "Write `samples_{split}.csv` and `features_{split}.npz` of every split into `folder` (an empty split gets empty files)."
-    folder = Path(folder)
     for split in ("train", "val", "test"):
         idx = np.flatnonzero(samples.split.to_numpy() == split)
-        samples.iloc[idx].to_csv(folder / f"samples_{split}.csv", index=False)
-        save_features({k: v[idx] for k, v in feats.items()}, folder / f"features_{split}.npz")
+        samples.iloc[idx].to_csv(Path(folder) / f"samples_{split}.csv", index=False)
+        save_features({k: v[idx] for k, v in feats.items()}, Path(folder) / f"features_{split}.npz")
 
 def samples_source(folder: str | Path) -> dict | None:
     "What the samples folder `folder` was made from (`samples.json`), or `None` if it has no record."
