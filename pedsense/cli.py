@@ -94,7 +94,7 @@ def _preprocess_jaad(a):
     for split in ("train", "val", "test"):
         print(f"{split:5s}  not-crossing {res[f'{split}_not-crossing']:6d}  crossing {res[f'{split}_crossing']:6d}")
     if a.clips is not None: print(f"wrote {res['windows']} crop sequences to {a.out}"
-                                  + (f" ({res['missing_clips']} clips missing, {res['skipped_windows']} windows left out)" if res['missing_clips'] else ""))
+                                  + (f" ({res['skipped_windows']} windows of missing or unreadable clips left out)" if res['skipped_windows'] else ""))
     else: print(f"wrote samples_{{train,val,test}}.csv and features_{{train,val,test}}.npz to {a.out}")
 
 # %% ../nbs/16_cli.ipynb #c056
@@ -183,6 +183,7 @@ def _add_config_option(p, name: str, hint):
                          choices=CHOICES.get(name), default=None, help=help)
 
 def _add_train(sub):
+    from pedsense.runs import train
     p = sub.add_parser("train", help="train a CNN-LSTM (or a baseline) and write a run folder", formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Train a model on a dataset in the on-disk format and write models/custom/{name}_{YYYYmmdd_HHMMSS}/\n"
                                    "with best.pt, last.pt, config.json, metrics.csv. The defaults are ResNet-50 with ImageNet weights\n"
@@ -192,7 +193,7 @@ def _add_train(sub):
     p.add_argument("--preset", choices=list(PRESETS), help="named settings; debug = one epoch on 8 clips at 64 px, random weights")
     hints = typing.get_type_hints(TrainConfig)
     for name in TRAIN_HELP: _add_config_option(p, name, hints[name])
-    p.add_argument("--runs", type=Path, default=Path("models/custom"), help="where run folders go (default: models/custom)")
+    p.add_argument("--runs", type=Path, help=f"where run folders go (default: {_default(train, 'runs_root')})")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR from its train_state.pt with its own "
                    "settings; only --epochs may be given, to extend it")
     p.set_defaults(func=_train)
@@ -204,8 +205,9 @@ def _train(a):
     if a.resume is not None:
         extra = [cli_flag(k) for k in sorted(set(given) - {"epochs"})] + (["--preset"] if a.preset else [])
         if extra: raise DataError(f"--resume continues a run with the settings in its config.json; drop {', '.join(extra)}")
+        if a.runs is not None: raise DataError("--runs has no effect with --resume: the run folder is given")
         run = train(resume=a.resume, epochs=given.get("epochs"))
-    else: run = train(make_config(a.preset, **given), runs_root=writable_folder(a.runs, "--runs"))
+    else: run = train(make_config(a.preset, **given), runs_root=writable_folder(a.runs or _default(train, "runs_root"), "--runs"))
     if run is not None: print(f"run folder: {run}")   # None: a distributed run's other processes
 
 # %% ../nbs/16_cli.ipynb #c017
@@ -262,7 +264,7 @@ def _add_benchmark(sub):
     b = _command_group(sub, "benchmark", "reproduce a published benchmark table",
                        "Reproduce a benchmark table. Benchmarks: jaad (crossing prediction from trajectories and ego-motion).", "benchmark")
     j = b.add_parser("jaad", help="JAAD crossing prediction from boxes and ego-motion, beside published results",
-                     description="Write JAAD_beh and JAAD_all samples under --out, train box-gru for each seed (same recipe as "
+                     description=f"Write JAAD_beh and JAAD_all samples under --out, train {BENCHMARK_SETTINGS['model_type']} for each seed (same recipe as "
                                  "the CNN-LSTM), evaluate on the test split, print the table beside the published numbers and "
                                  "write it to --out/benchmark.csv. Needs only the annotations; a few minutes on a 2-core CPU.")
     j.add_argument("--jaad", type=Path, help="JAAD annotation folder or its zip (default: $PEDSENSE_JAAD, else the copy in "
@@ -319,9 +321,10 @@ def _bench(a):
     print(f"wrote {a.out}" + (" (quick mode: the numbers mean nothing)" if a.quick else ""))
 
 def _add_cache(sub):
+    from pedsense.learner import CACHE_KEEP
     p = sub.add_parser("cache", help="list or clear the feature caches of a dataset",
                        description="`pedsense train --cache-features` keeps each split's frozen-backbone features under "
-                                   "DATA/.cache (at most 8 files, the oldest removed first). List them, or remove them.")
+                                   f"DATA/.cache (at most {CACHE_KEEP} files, the oldest removed first). List them, or remove them.")
     p.add_argument("action", choices=["list", "clear"], help="list: show the cache files; clear: remove them")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"dataset folder (default: {DEFAULT_DATA})")
     p.set_defaults(func=_cache)

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
 from .core import CLASS_NAMES, DEFAULT_DATA, DataError, atomic_path, check_choice, plain_name, trajectory_parts
+from .data import DATASET_FILE
 from .metrics import MONITORS, OLD_METRIC_NAMES, THRESHOLD_SCORES
 from .models import BACKBONES, FUSIONS, MODELS, STAGES, model_params
 
 # %% auto #0
-__all__ = ['CHOICES', 'MAX_CROP_SIZE', 'MAX_SEQUENCE_LENGTH', 'DATA_SETTINGS', 'UNSEEN', 'MODEL_SETTINGS', 'PRESETS',
-           'FROM_DATASET', 'OLD_KEYS', 'TrainConfig', 'cli_flag', 'check', 'settings_read_by', 'refuse_unread',
-           'make_config', 'RunResults', 'read_run_json', 'write_run_json', 'load']
+__all__ = ['CHOICES', 'MAX_CROP_SIZE', 'MAX_SEQUENCE_LENGTH', 'DATA_SETTINGS', 'MODEL_SETTINGS', 'PRESETS', 'FROM_DATASET',
+           'OLD_KEYS', 'TrainConfig', 'cli_flag', 'check', 'settings_read_by', 'refuse_unread', 'make_config',
+           'RunResults', 'read_run_json', 'write_run_json', 'load']
 
 # %% ../nbs/12_config.ipynb #c006
 @dataclass
@@ -109,9 +110,10 @@ def _check_choices(cfg: TrainConfig):
     for k, choices in CHOICES.items(): check_choice(k, getattr(cfg, k).split(":")[0] if k == "device" else getattr(cfg, k), choices)
     trajectory_parts(cfg.features)
     plain_name(cfg.name, "name", "the run's settings")
-    if len(cfg.class_names) != cfg.num_classes or cfg.num_classes < 2 or not all(isinstance(c, str) for c in cfg.class_names):
-        raise DataError(f"class_names must list num_classes ({cfg.num_classes}) names, two or more, got {cfg.class_names}")
-    if (cfg.threshold is not None or cfg.tune_threshold) and cfg.num_classes != 2: raise DataError("a decision threshold needs two classes")
+    if len(cfg.class_names) != cfg.num_classes or not all(isinstance(c, str) for c in cfg.class_names):
+        raise DataError(f"class_names must list num_classes ({cfg.num_classes}) names, got {cfg.class_names}")
+    if cfg.num_classes != 2:                           # the metrics, the threshold and the benchmark are for two classes
+        raise DataError(f"{Path(cfg.data) / DATASET_FILE} declares {cfg.num_classes} classes; pedsense trains two-class datasets")
     if cfg.tune_threshold: check_choice("tune_threshold needs monitor, which", cfg.monitor, THRESHOLD_SCORES)
     if cfg.cache_features and cfg.freeze_until != "all":
         raise DataError("cache_features needs the whole backbone frozen (freeze_until='all')")
@@ -128,14 +130,13 @@ TrainConfig.check = check
 # %% ../nbs/12_config.ipynb #c013
 DATA_SETTINGS = {"clips": {"sequence_length", "crop_size", "augment", "cache_features"},
                  "clips+trajectories": {"sequence_length", "crop_size", "augment"}, "trajectories": set()}
-UNSEEN = {"last-frame": {"sequence_length"}}   # settings a model's data reads that do not change what the model sees
 MODEL_SETTINGS = ({p for m in MODELS for p in model_params(m)} - {"num_classes"}) | set().union(*DATA_SETTINGS.values())
 
 def settings_read_by(model_type: str) -> set[str]:
-    "The model settings (in `MODEL_SETTINGS`) that change what the model `model_type` sees: its own and its data's."
+    "The model settings (in `MODEL_SETTINGS`) that the model `model_type` reads: its own and its data's."
     name = MODELS.canonical(model_type)
     reads = getattr(MODELS[name], "reads", "clips")
-    return (set(model_params(name)) | DATA_SETTINGS[reads]) & MODEL_SETTINGS - UNSEEN.get(name, set())
+    return (set(model_params(name)) | DATA_SETTINGS[reads]) & MODEL_SETTINGS
 
 def refuse_unread(model_type: str, given: dict, source: str = ""):
     "A `DataError` naming the first setting in `given` that `model_type` does not read (`source` says where it came from)."

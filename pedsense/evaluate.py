@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 
 from .core import DataError, atomic_path, load_checkpoint, plain_name
 from .config import RunResults, TrainConfig, read_run_json
-from .data import apply_clip_transform, clip_transform, list_frames, load_clip, read_labels, sequence_dir, show_clip
+from .data import DATASET_FILE, apply_clip_transform, clip_transform, list_frames, load_clip, read_labels, sequence_dir, show_clip
 from .learner import resolve_device, split_dataset
 from .metrics import MONITORS, OLD_METRIC_NAMES, clip_metrics, plot_confusion, predicted_class
 from .models import MODELS, get_model
@@ -63,6 +63,9 @@ def load_run(run_dir, checkpoint: str = "best.pt", *, data=None) -> Run:
     cfg, results = read_run_json(run_dir / "config.json", data=data)
     model = get_model(cfg.model_type, **cfg.model_kwargs(weights=None))
     state = load_checkpoint(run_dir / checkpoint)
+    bad = next((f"{k!r} -> {type(v).__name__}" for k, v in state.items() if not (isinstance(k, str) and torch.is_tensor(v))), None) \
+          if isinstance(state, dict) else f"a {type(state).__name__}"
+    if bad: raise DataError(f"{run_dir / checkpoint}: not a model's weights (a dict of names to tensors): {bad}")
     try: model.load_state_dict(state)
     except RuntimeError: raise DataError(f"{run_dir / checkpoint}: does not fit the model in {run_dir / 'config.json'} ({_mismatch(model, state)})") from None
     return Run(run_dir, cfg, results, model.eval())
@@ -83,6 +86,9 @@ def evaluate(run_dir, split: str = "test", data=None, *, checkpoint: str = "best
     "Evaluate a run's checkpoint on a split of its data (or of `data`); writes and returns `final_results.json`."
     run = load_run(run_dir, checkpoint, data=data)
     ds = split_dataset(run.cfg, split, data, augment=False)
+    if list(ds.vocab) != run.cfg.class_names:                  # the metrics would score one class as another
+        raise DataError(f"{Path(data or run.cfg.data) / DATASET_FILE} declares classes {', '.join(ds.vocab)}; "
+                        f"the run {run.dir} was trained on {', '.join(run.cfg.class_names)}")
     probs, targets = predict_probs(run.model, ds, batch_size=batch_size, device=device)
     if not torch.isfinite(probs).all(): raise DataError(f"{run.dir / checkpoint}: the model's output is not a number (NaN); its weights are broken")
     res = dict(run=str(run.dir), model_type=run.cfg.model_type, split=split, checkpoint=checkpoint, data=str(data or run.cfg.data),
@@ -124,8 +130,9 @@ def _clip_inputs(run, inputs: list, split: str | None) -> tuple[torch.utils.data
     "Clips for a clip model: each input a sequence folder, or a dataset folder (its `split`, or every split)."
     T, tfm, clips, names = run.cfg.sequence_length, clip_transform(run.cfg.crop_size, train=False), [], []
     for d in map(Path, inputs):
-        dirs = [sequence_dir(d, r.split, r.sequence_id) for r in read_labels(d).itertuples() if split in (None, r.split)] \
-               if (d / "labels.csv").is_file() else [d]
+        labels = read_labels(d) if (d / "labels.csv").is_file() else None
+        dirs = [d] if labels is None else [sequence_dir(d, r.split, r.sequence_id) for r in labels.itertuples() if split in (None, r.split)]
+        if not dirs: raise DataError(f"{d}: no clips in the {split or 'any'} split (its labels.csv has: {', '.join(sorted(set(labels.split))) or 'none'})")
         for s in dirs:
             frames = list_frames(s)
             if len(frames) < T: raise DataError(f"{s}: {len(frames)} frames, fewer than the {T} the model was trained on")
