@@ -92,7 +92,6 @@ def writing(path):
     "Within the block, an operating-system error (a full disk, a read-only folder) becomes one line naming `path`, what was being written."
     try: yield
     except OSError as e:
-        if isinstance(e, DataError): raise
         raise DataError(f"{path}: cannot be written ({e.strerror or e})") from None
 
 @contextmanager
@@ -184,7 +183,8 @@ def _fetch(url: str, dest: Path, timeout: float, progress: bool) -> Path:
     try: return Path(download_url(url, dest, timeout=timeout, show_progress=progress))
     except (OSError, http.client.HTTPException, ValueError) as e:      # URLError, HTTPError, timeouts, cut transfers
         raise DataError(f"{url}: download failed ({type(e).__name__}: {(str(e).splitlines() or [''])[0]})") from None
-    except NameError:   # fastcore.net.urlretrieve raises ContentTooShortError without importing it: a transfer cut short
+    except NameError as e:   # fastcore.net.urlretrieve raises ContentTooShortError without importing it: a transfer cut short
+        if "ContentTooShortError" not in str(e): raise
         raise DataError(f"{url}: download failed (the transfer was cut short)") from None
 
 def download_verified(url: str, dest, *, sha256: str | None = None, check: Callable[[Path], object] | None = None,

@@ -94,6 +94,7 @@ def add(self: SequenceWriter, split: str, sequence_id: str, frames: Sequence, la
     check_choice("split", split, SPLITS)
     check_choice("label", label, self.class_names)
     d = sequence_dir(self.tmp, split, plain_name(sequence_id, "sequence id", self.root))
+    if d.exists(): raise DataError(f"{self.root}: sequence id {sequence_id!r} written twice in split {split}")
     with writing(self.root):                     # a full disk or a read-only folder: one line naming the dataset
         d.mkdir(parents=True)
         for i, f in enumerate(frames): _to_image(f).save(d / frame_name(i), quality=self.quality)
@@ -104,9 +105,11 @@ def add(self: SequenceWriter, split: str, sequence_id: str, frames: Sequence, la
 @patch
 def close(self: SequenceWriter) -> Path:
     "Write `labels.csv` and `dataset.json` and move the finished dataset to `root`."
-    with writing(self.root):
-        pd.DataFrame(self.rows, columns=list(LABEL_COLUMNS)).to_csv(self.tmp / "labels.csv", index=False)
-        (self.tmp / DATASET_FILE).write_text(json.dumps(dict(format="pedsense clips", class_names=list(self.class_names))) + "\n")
+    try:
+        with writing(self.root):
+            pd.DataFrame(self.rows, columns=list(LABEL_COLUMNS)).to_csv(self.tmp / "labels.csv", index=False)
+            (self.tmp / DATASET_FILE).write_text(json.dumps(dict(format="pedsense clips", class_names=list(self.class_names))) + "\n")
+    except DataError: self.abort(); raise             # nothing half-written left, even without a `with` block
     self._dir.__exit__(None, None, None)          # leave the `with` normally: tmp is renamed to root
     self._cleanup.detach()
     return self.root

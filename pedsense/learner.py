@@ -170,8 +170,8 @@ def has_split(cfg: TrainConfig, split: str, data=None) -> bool:
     "Whether the data of `cfg` has a non-empty `split` in the form its model reads."
     data = Path(data or cfg.data)
     if getattr(MODELS[cfg.model_type], "reads", "clips") == "trajectories":
-        return (data / f"features_{split}.npz").is_file() and (data / f"samples_{split}.csv").stat().st_size > 0 and \
-               len(open(data / f"samples_{split}.csv").readlines()) > 1
+        samples = data / f"samples_{split}.csv"            # a header and at least one row; load_features checks the rest
+        return (data / f"features_{split}.npz").is_file() and samples.is_file() and len(samples.read_text().splitlines()) > 1
     return split in set(read_labels(data).split)
 
 def build_run(cfg: TrainConfig, data=None) -> tuple[Learner, torch.nn.Module]:

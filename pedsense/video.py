@@ -24,16 +24,18 @@ __all__ = ['VIDEO_COMMIT', 'VIDEO_URL', 'VIDEO_SHA256', 'VIDEO_FRAMES', 'VIDEO_S
            'preprocess_video']
 
 # %% ../nbs/06_video.ipynb #c009
-def read_video(path, *, max_frames: int = 3000) -> np.ndarray:
-    "Every frame of the video at `path` as RGB uint8 `(T, H, W, 3)`, decoded once; a file PyAV cannot read is a one-line `DataError`."
+def read_video(path, *, max_frames: int = 3000, max_bytes: int = 4 * 2**30) -> np.ndarray:
+    "Every frame of the video at `path` as RGB uint8 `(T, H, W, 3)`, decoded once (at most `max_frames` frames and `max_bytes` bytes); a file PyAV cannot read is a one-line `DataError`."
     av, path, frames = optional_import("av", "video"), Path(path), []
     if not path.is_file(): raise DataError(f"{path}: no such video file")
     try:
         with av.open(str(path)) as c:
             if not c.streams.video: raise DataError(f"{path}: holds no video stream")
-            for f in c.decode(video=0):
-                if len(frames) == max_frames:     # the frames stay in memory: refuse a long video rather than swap
-                    raise DataError(f"{path}: more than max_frames={max_frames} frames of {f.width}x{f.height}; cut it shorter")
+            cc = c.streams.video[0].codec_context
+            if cc.width * cc.height * 3 > max_bytes: raise DataError(f"{path}: frames of {cc.width}x{cc.height} are larger than max_bytes={max_bytes}")
+            for f in c.decode(video=0):           # the frames stay in memory: refuse a long or large video rather than swap
+                if len(frames) == max_frames or (len(frames) + 1) * f.width * f.height * 3 > max_bytes:
+                    raise DataError(f"{path}: more than max_frames={max_frames} frames or max_bytes={max_bytes} bytes of {f.width}x{f.height} frames; cut it shorter")
                 frames.append(f.to_ndarray(format="rgb24"))
     except av.error.FFmpegError as e:
         after = f" after {len(frames)} frames" if frames else ""
