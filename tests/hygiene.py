@@ -15,7 +15,7 @@ def snapshot(folder: Path, pattern: str) -> dict:
 
 def changed(cmd: str, folder: Path, pattern: str) -> list:
     before = snapshot(folder, pattern)
-    subprocess.run([str(BIN / cmd)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([str(BIN / cmd)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, timeout=300)
     after = snapshot(folder, pattern)
     return sorted(str(p) for p in set(before) | set(after) if before.get(p) != after.get(p))
 

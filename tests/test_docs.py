@@ -20,8 +20,8 @@ def chromium() -> str:
     if exe: return exe
     if os.geteuid() != 0: pytest.fail("chromium is missing and this user cannot apt-get install it: `sudo apt-get install chromium`")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-q"], check=False, capture_output=True, env=env)
-    r = subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], capture_output=True, text=True, env=env)
+    subprocess.run(["apt-get", "update", "-q"], check=False, capture_output=True, env=env, timeout=600)
+    r = subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], capture_output=True, text=True, env=env, timeout=600)
     exe = shutil.which("chromium")
     if not exe: pytest.fail(f"could not install chromium: {r.stderr[-500:]}")
     return exe

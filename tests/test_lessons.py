@@ -126,3 +126,12 @@ def _mixed_import_cells(path):
 def test_imports_apart_from_code(lesson):
     mixed = _mixed_import_cells(lesson)
     assert not mixed, f"{lesson.name}: cells {mixed} hold an import and other code (nbdev's docs build runs such cells alone): give the imports a cell of their own"
+
+
+PART_ONE = [p for p in LESSONS if int(p.stem[:2]) <= 10]   # the idea, read in order (00-10); part two may hold longer reference code
+
+@pytest.mark.parametrize("lesson", PART_ONE, ids=lambda p: p.stem)
+def test_part_one_code_cells_are_short(lesson):
+    "In part one the idea is on the page: no code cell over 40 lines (drawing code and plumbing live in modules or part two)."
+    long = {c.get("id"): n for c in _cells(lesson) if c["cell_type"] == "code" and (n := len("".join(c["source"]).splitlines())) > 40}
+    assert not long, f"{lesson.name}: code cells over 40 lines (cell id: lines): {long}"

@@ -37,7 +37,7 @@ CASES = [("train_state.pt", 1, "during"),   # epoch 0's commit never happens: th
 
 
 def run(*args, ok=True):
-    r = subprocess.run([str(a) for a in args], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = subprocess.run([str(a) for a in args], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
     if ok: assert r.returncode == 0, r.stderr[-2000:]
     return r
 
@@ -48,9 +48,9 @@ def weights(path): return torch.load(path, weights_only=True)
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("resume")
-    run(BIN / "pedsense", "synth", "--out", tmp / "data", "--n-train", "16", "--n-val", "8", "--n-test", "0", "--size", "32")
+    run(BIN / "pedsense", "synth", "--out", tmp / "data", "--n-train", "16", "--n-val", "8", "--n-test", "0", "--frame-size", "32")
     (tmp / "runner.py").write_text(RUNNER)
-    args = ["train", "--preset", "debug", "--data", tmp / "data", "--size", "32", "-e", "3", "--seed", "5"]
+    args = ["train", "--preset", "debug", "--data", tmp / "data", "--crop-size", "32", "-e", "3", "--seed", "5"]
     run(BIN / "pedsense", *args, "--runs", tmp / "whole")
     return tmp, args, next((tmp / "whole").iterdir())
 

@@ -52,6 +52,36 @@ def test_synthetic_street(street):
     assert [p.read_bytes() for p in fwd] == [p.read_bytes() for p in rev[::-1]]
 
 
+def test_train_evaluate_predict_on_the_walkers(street, tmp_path):
+    "The ordinary commands on the video dataset: its class names reach config.json, the evaluation and the predictions."
+    import contextlib, io, json
+    from pedsense.cli import main
+    def run(*args) -> str:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): code = main([str(a) for a in args])
+        assert code == 0, err.getvalue()[-1500:]
+        return out.getvalue()
+    _, _, root = street
+    out = run("train", "--data", root, "--preset", "debug", "--crop-size", "32", "-e", "1", "--runs", tmp_path / "runs", "-n", "walkers")
+    run_dir = Path(out.strip().splitlines()[-1].split("run folder: ")[1])
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert (tuple(cfg["class_names"]), cfg["num_classes"]) == (VIDEO_CLASSES, 2)
+    assert "forward" in run("evaluate", run_dir, "--split", "test")
+    assert json.loads((run_dir / "final_results.json").read_text())["class_counts"].keys() == set(VIDEO_CLASSES)
+    seq = next((root / "sequences" / "test").iterdir())
+    table = run("predict", run_dir, seq).splitlines()
+    assert table[0].split() == ["sequence", "prediction", "probability", "p_forward", "p_reversed"], table[0]
+    assert table[1].split()[1] in VIDEO_CLASSES
+
+
+def test_memory_is_bounded(street):
+    "The decoded frames stay in memory: a video longer or larger than the bounds is refused in one line."
+    video, _, _ = street
+    refused(lambda: read_video(video, max_frames=10), "more than max_frames=10")
+    refused(lambda: read_video(video, max_bytes=50 * 64 * 48 * 3), "max_bytes")
+    refused(lambda: read_video(video, max_bytes=100), "larger than max_bytes=100")
+
+
 def test_deterministic(street, tmp_path):
     video, _, root = street
     preprocess_video(video, tmp_path / "again", progress=False)
