@@ -113,7 +113,7 @@ def _check_choices(cfg: TrainConfig):
     if len(cfg.class_names) != cfg.num_classes or not all(isinstance(c, str) for c in cfg.class_names):
         raise DataError(f"class_names must list num_classes ({cfg.num_classes}) names, got {cfg.class_names}")
     if cfg.num_classes != 2:                           # the metrics, the threshold and the benchmark are for two classes
-        raise DataError(f"{Path(cfg.data) / DATASET_FILE} declares {cfg.num_classes} classes; pedsense trains two-class datasets")
+        raise DataError(f"{cfg.num_classes} classes ({', '.join(cfg.class_names)}): pedsense trains two-class datasets")
     if cfg.tune_threshold: check_choice("tune_threshold needs monitor, which", cfg.monitor, THRESHOLD_SCORES)
     if cfg.cache_features and cfg.freeze_until != "all":
         raise DataError("cache_features needs the whole backbone frozen (freeze_until='all')")

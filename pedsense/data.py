@@ -66,8 +66,9 @@ class SequenceWriter:
     def tmp(self) -> Path:
         "The temporary folder the dataset is built in, made on first use and removed if the writer is never closed."
         if self._tmp is None:
-            self._dir = atomic_dir(self.root, overwrite=self.overwrite, marker=DATASET_FILE)
-            self._tmp = self._dir.__enter__()     # the start of `with atomic_dir(...) as tmp:`, left open until close or abort
+            d = atomic_dir(self.root, overwrite=self.overwrite, marker=DATASET_FILE)
+            self._tmp = d.__enter__()             # the start of `with atomic_dir(...) as tmp:`, left open until close or abort
+            self._dir = d                         # set only once entered: abort() has nothing to undo before
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmp, True)    # dropped unclosed: remove tmp
         return self._tmp
 

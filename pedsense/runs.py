@@ -130,8 +130,8 @@ def _resume_state(run_dir: Path, epochs: int | None) -> tuple[TrainConfig, RunRe
     if epochs is not None: cfg.epochs = epochs                 # extend (or cut short) the run
     if not (run_dir / "train_state.pt").is_file():
         found = [f for f in RESULT_FILES if (run_dir / f).exists()]
-        if found == ["best.pt"] and results == RunResults():    # killed in its first epoch before the commit: not a result yet
-            (run_dir / "best.pt").unlink(); found = []
+        if found == ["best.pt"] and results == RunResults():    # killed in its first epoch before the commit: not a result yet,
+            found = []                                           # and the first epoch of the new start replaces it
         if found: raise DataError(f"{run_dir}: holds results ({', '.join(found)}) but no train_state.pt, so it cannot be resumed; "
                                   "nothing was changed (start a new run)")
         return cfg, RunResults(), None

@@ -78,7 +78,7 @@ def test_memory_is_bounded(street):
     "The decoded frames stay in memory: a video longer or larger than the bounds is refused in one line."
     video, _, _ = street
     refused(lambda: read_video(video, max_frames=10), "more than max_frames=10")
-    refused(lambda: read_video(video, max_bytes=50 * 64 * 48 * 3), "max_bytes")
+    refused(lambda: read_video(video, max_bytes=2 * 320 * 240 * 3), "max_frames=3000 frames or max_bytes=460800 bytes")   # per frame
     refused(lambda: read_video(video, max_bytes=100), "larger than max_bytes=100")
 
 
