@@ -128,7 +128,6 @@ def _preprocess_video(a):
     print(f"{a.out}: {c['sequences']} sequences ({c['windows']} windows, each forward and reversed) from {c['tracks']} walker tracks "
           f"in {c['frames']} frames; train/val/test windows {c['train_windows']}/{c['val_windows']}/{c['test_windows']}")
 
-# %% ../nbs/16_cli.ipynb #c057
 def _add_preprocess(sub):
     datasets = _command_group(sub, "preprocess", "convert a dataset into the on-disk format",
                               "Convert a dataset into pedsense's on-disk format. Datasets: jaad, video.", "dataset")
@@ -182,6 +181,7 @@ def _add_config_option(p, name: str, hint):
     else: p.add_argument(*flags, dest=name, type=_positive(kind) if kind in (int, float) and name not in ("seed", "workers", "weight_decay", "dropout") else kind,
                          choices=CHOICES.get(name), default=None, help=help)
 
+# %% ../nbs/16_cli.ipynb #c101
 def _add_train(sub):
     from pedsense.runs import train
     p = sub.add_parser("train", help="train a CNN-LSTM (or a baseline) and write a run folder", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -228,6 +228,7 @@ def _evaluate(a):
     print(format_results(evaluate(a.run_dir, a.split, a.data, checkpoint=a.checkpoint, batch_size=a.batch_size, device=a.device)))
     print(f"wrote {a.run_dir / 'final_results.json'}")
 
+# %% ../nbs/16_cli.ipynb #c100
 def _add_predict(sub):
     p = sub.add_parser("predict", help="predict with a run: clip folders, or samples folders for box and fusion models",
                        description="Print, for each input, the predicted class, its probability and each class's probability. "

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import dataclasses, json, math, os, types, typing
 from dataclasses import dataclass, field, asdict
+from fastcore.basics import patch
 from pathlib import Path
 
 from .core import CLASS_NAMES, DEFAULT_DATA, DataError, atomic_path, check_choice, plain_name, trajectory_parts
@@ -60,10 +61,12 @@ class TrainConfig:
         for k in ("weights", "feature_norm"):
             if getattr(self, k) == "none": setattr(self, k, None)      # the command line's word for None
 
-    def model_kwargs(self, **overrides) -> dict:
-        "The settings the chosen model reads (`overrides` first), e.g. `ResNetLSTM(**cfg.model_kwargs(weights=None))`."
-        settings = {**asdict(self), **overrides}
-        return {k: settings[k] for k in model_params(self.model_type) if k in settings}
+# %% ../nbs/12_config.ipynb #c100
+@patch
+def model_kwargs(self: TrainConfig, **overrides) -> dict:
+    "The settings the chosen model reads (`overrides` first), e.g. `ResNetLSTM(**cfg.model_kwargs(weights=None))`."
+    settings = {**asdict(self), **overrides}
+    return {k: settings[k] for k in model_params(self.model_type) if k in settings}
 
 # %% ../nbs/12_config.ipynb #c007
 def cli_flag(name: str) -> str:
@@ -205,6 +208,7 @@ def _run_data(stored, path: Path, data) -> str | None:
                         "give the dataset with --data (data= in Python) or write its absolute path in config.json")
     return found
 
+# %% ../nbs/12_config.ipynb #c100
 def read_run_json(path, *, data=None) -> tuple[TrainConfig, RunResults]:
     "The settings and results in a run's `config.json`, checked like the command line's (with `data` instead of its dataset if given); a bad file is one line naming it and the key."
     path = Path(path)

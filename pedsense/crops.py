@@ -55,6 +55,7 @@ def _check_clip(clip: Path, last: int, size: tuple[int, int]) -> None:
     except av.error.FFmpegError as e: raise ClipReadError(f"{clip}: cannot be read ({e})") from None
     raise ClipReadError(f"{clip}: has {n} frames but the annotations need frame {last} (is the clip complete?)")
 
+# %% ../nbs/11_crops.ipynb #c100
 def _whole_frames(c):
     "The decoded frames of the first video stream of the open container `c`, up to its first cut-off packet (as `_check_clip` counts them)."
     s = c.streams.video[0]

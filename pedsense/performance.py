@@ -152,6 +152,7 @@ def _cold_compile(net: nn.Module, x: torch.Tensor) -> tuple[nn.Module, float]:
         else: os.environ["TORCHINDUCTOR_CACHE_DIR"] = old
         shutil.rmtree(tmp, ignore_errors=True)
 
+# %% ../nbs/15_performance.ipynb #c101
 def bench_backbone(backbone: str = "resnet18", *, crop_size: int = 112, frames: int = 128, min_time: float = 2.0,
                    compile: bool = False) -> pd.DataFrame:
     "Forward GFLOP/s of a backbone for each CPU option (fp32, channels_last, bf16 autocast, torch.compile) and how much its output changes."
@@ -219,6 +220,7 @@ class Goal:
     percent: bool = False     # the goal is a share, written as a percentage
 # every text is a template over `bench_values(res)`
 
+# %% ../nbs/15_performance.ipynb #c100
 def _layout(lo: float, hi: float) -> Callable: return lambda v: lo <= v["layout_train_ratio"] < hi
 
 GOALS = (
