@@ -56,7 +56,6 @@ class TrainConfig:
     monitor: str = "accuracy"         # the validation metric whose best epoch is best.pt
     threshold: float | None = None    # P(class 1) from which a clip is called class 1; None: the likelier class
     tune_threshold: bool = False      # after training, choose the threshold that maximises `monitor` on validation
-
     def __post_init__(self):
         for k in ("weights", "feature_norm"):
             if getattr(self, k) == "none": setattr(self, k, None)      # the command line's word for None
