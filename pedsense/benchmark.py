@@ -166,6 +166,8 @@ def benchmark_table(results: pd.DataFrame, reference: pd.DataFrame | None = None
     order = {d: i for i, d in enumerate(PUBLISHED.dataset.unique())}
     return t.sort_values("dataset", key=lambda d: d.map(order), kind="stable").set_index(["dataset", "model"])
 
+
+# %% ../nbs/10_benchmark.ipynb #c201
 def compare(gap: pd.Series, tol: float) -> str:
     "Which rows a gap (ours minus theirs) puts us above, level with (`|gap| <= tol`) or below."
     groups = {"above": gap > tol, "level with": gap.abs() <= tol, "below": gap < -tol}
