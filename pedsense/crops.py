@@ -39,9 +39,17 @@ class ClipReadError(DataError):
 class _ClipSizeError(DataError):
     "A clip whose frames are not the size its annotations were drawn on: refused even with `skip_missing` (its crops would be wrong, not missing)."
 
+_REORDER_DEPTH = 16   # H.264 stores a frame at most 16 places before the frames shown ahead of it
+
+def _whole_prefix(pts: list, step: float | None) -> int:
+    "How many frames, from the first shown, a cut-off clip holds: its packets' presentation times `pts` sorted, up to the first gap wider than a frame."
+    if step is None or None in pts: return len(pts)                       # no times to check: count the packets
+    p = sorted(pts)
+    return next((i for i in range(1, len(p)) if p[i] - p[i - 1] > 1.5 * step), len(p))
+
 def _check_clip(clip: Path, last: int, size: tuple[int, int]) -> None:
     "A `ClipReadError` unless `clip` has whole frames 0 to `last`, counted from its packets without decoding; a `_ClipSizeError` unless they are `size`."
-    av, n = optional_import("av", "video"), 0
+    av, pts, cut = optional_import("av", "video"), [], True
     try:
         with av.open(str(clip)) as c:
             if not c.streams.video: raise ClipReadError(f"{clip}: holds no video stream")
@@ -51,9 +59,14 @@ def _check_clip(clip: Path, last: int, size: tuple[int, int]) -> None:
                                      f"{size[0]}x{size[1]} (original_size); crop the original videos, not resized copies; nothing was written")
             for pkt in c.demux(s):
                 if pkt.is_corrupt: break                              # cut off: the last packet of a truncated file
-                if pkt.size and (n := n + 1) > last: return
+                if pkt.size: pts.append(pkt.pts)
+                if len(pts) > last + _REORDER_DEPTH: cut = False; break   # no later packet can show a frame before `last`
+            else: cut = len(pts) < (s.frames or 0)                   # the index lists more frames than the file holds
+            rate = s.average_rate or s.guessed_rate
+            n = _whole_prefix(pts, float(1 / (rate * s.time_base)) if rate and s.time_base else None) if cut else len(pts)
     except av.error.FFmpegError as e: raise ClipReadError(f"{clip}: cannot be read ({e})") from None
-    raise ClipReadError(f"{clip}: has {n} frames but the annotations need frame {last} (is the clip complete?)")
+    if n <= last: raise ClipReadError(f"{clip}: has {n} frames but the annotations need frame {last} (is the clip complete?)")
+
 
 # %% ../nbs/11_crops.ipynb #c100
 def _whole_frames(c):
