@@ -19,10 +19,10 @@ from .runs import train
 
 # %% auto #0
 __all__ = ['KINDS', 'STARTING_RECIPE', 'RECIPE_VARIANTS', 'BENCHMARK_SETTINGS', 'BENCHMARK_METRICS', 'PUBLISHED', 'TABLE_METRICS',
-           'HATCHES', 'window_kind', 'one_thread', 'run_scores', 'run_benchmark', 'summarize_benchmark',
-           'search_recipes', 'variant_table', 'choose_recipe', 'score_recipe', 'split_predictions', 'scores_at',
-           'always_crossing', 'our_row', 'benchmark_table', 'compare', 'standing', 'bar_style', 'plot_benchmark',
-           'called_by_time', 'plot_by_time', 'auc_by_kind']
+           'TRIVIAL_RULES', 'HATCHES', 'window_kind', 'one_thread', 'run_scores', 'run_benchmark',
+           'summarize_benchmark', 'search_recipes', 'variant_table', 'choose_recipe', 'score_recipe',
+           'split_predictions', 'scores_at', 'trivial_rows', 'our_row', 'benchmark_table', 'compare', 'standing',
+           'bar_style', 'plot_benchmark', 'called_by_time', 'plot_by_time', 'auc_by_kind']
 
 # %% ../nbs/10_benchmark.ipynb #c116
 KINDS = ("not crossing", "crosser with crossing point", "crosser without crossing point")
@@ -141,14 +141,19 @@ PUBLISHED = pd.DataFrame([   # their "AUC" is of predictions cut at 0.5: compare
     columns=["dataset", "model", "accuracy", "auc_rounded", "f1", "precision"])
 TABLE_METRICS = list(PUBLISHED.columns[2:])
 
-def always_crossing(sample_dirs: dict) -> pd.DataFrame:
-    "The benchmark's metrics for calling every test window `crossing`, per `{name: samples folder}`: the row to beat."
+TRIVIAL_RULES = {"always crossing": 1, "never crossing": 0}    # the class each trivial rule gives every window
+
+def trivial_rows(sample_dirs: dict) -> pd.DataFrame:
+    "The benchmark's metrics of each of `TRIVIAL_RULES` on the test split, per `{name: samples folder}`: the rows to beat."
     rows = []
     for name, data in sample_dirs.items():
         y = torch.as_tensor(load_features(data, "test")["label"])
-        r = clip_metrics(torch.eye(2)[torch.ones_like(y)], y)
-        rows.append(dict(dataset=f"JAAD_{name}", model="always crossing", **{k: r[k] for k in TABLE_METRICS}))
-    return pd.DataFrame(rows)
+        for rule, cls in TRIVIAL_RULES.items():
+            r = clip_metrics(torch.eye(2)[torch.full_like(y, cls)], y)
+            rows.append(dict(dataset=f"JAAD_{name}", model=rule, **{k: r[k] for k in TABLE_METRICS}))
+    t = pd.DataFrame(rows)
+    return t.assign(precision=t.precision.where(t.model != "never crossing"))   # it calls nothing crossing: no precision
+
 
 # %% ../nbs/10_benchmark.ipynb #c114
 def our_row(results: pd.DataFrame, label: str) -> pd.DataFrame:
@@ -160,7 +165,7 @@ def our_row(results: pd.DataFrame, label: str) -> pd.DataFrame:
 
 def benchmark_table(results: pd.DataFrame, reference: pd.DataFrame | None = None, *, label: str = "pedsense box-rnn",
                     at_half: pd.DataFrame | None = None) -> pd.DataFrame:
-    "Published rows, `reference` rows (`always_crossing`), our row at the tuned thresholds and, given `at_half`, cut at 0.5."
+    "Published rows, `reference` rows (`trivial_rows`), our row at the tuned thresholds and, given `at_half`, cut at 0.5."
     ours = [our_row(results, label)] + ([our_row(at_half, f"{label} at 0.5")] if at_half is not None else [])
     t = pd.concat([PUBLISHED, reference, *ours], ignore_index=True).round(3)
     order = {d: i for i, d in enumerate(PUBLISHED.dataset.unique())}
@@ -168,32 +173,34 @@ def benchmark_table(results: pd.DataFrame, reference: pd.DataFrame | None = None
 
 
 # %% ../nbs/10_benchmark.ipynb #c201
-def compare(gap: pd.Series, tol: float) -> str:
-    "Which rows a gap (ours minus theirs) puts us above, level with (`|gap| <= tol`) or below."
-    groups = {"above": gap > tol, "level with": gap.abs() <= tol, "below": gap < -tol}
-    return "; ".join(f"{word} {', '.join(gap.index[rows])}" for word, rows in groups.items() if rows.any())
+def compare(gap: pd.Series, tol: float) -> pd.Series:
+    "Where each gap (ours minus theirs) puts us: `above`, `level` (`|gap| <= tol`) or `below`."
+    return pd.Series(np.select([gap > tol, gap < -tol, gap.abs() <= tol], ["above", "below", "level"], ""), index=gap.index)
 
-def standing(table: pd.DataFrame, results: pd.DataFrame, metrics=("accuracy", "f1"), *, rounding: float = 0.005,
-             label: str = "pedsense box-rnn", row: str = "") -> list[str]:
-    "Per dataset and metric: our row `label + row` (tuned; ' at 0.5': `results` cut at 0.5) against the others."
-    spread = results.query("split == 'test'").groupby("dataset")[list(metrics)].std().fillna(0)   # level: within std + rounding
-    out = []
-    for ds in table.index.unique("dataset"):
-        t = table.loc[ds]
-        ours, others = t[t.index.str.startswith(f"{label}{row} (")].iloc[0], t[~t.index.str.startswith(label)]
+def standing(table: pd.DataFrame, runs: dict, metrics=("accuracy", "auc_rounded", "f1"), *, rounding: float = 0.005,
+             label: str = "pedsense box-rnn") -> pd.DataFrame:
+    "Each of our rows against every other row of its dataset, per metric; `runs`: {suffix of our row ('' tuned, ' at 0.5'): its per-seed rows}."
+    cols = {}
+    for row, results in runs.items():
+        spread = results.query("split == 'test'").groupby("dataset")[list(metrics)].std().fillna(0)   # level: within std + rounding
         for m in metrics:
-            out.append(f"{ds} {m} {ours[m]:.3f} ± {spread.loc[ds, m]:.3f}: "
-                       + compare(ours[m] - others[m].dropna(), spread.loc[ds, m] + rounding))
-    return out
+            vs = {}
+            for ds in table.index.unique("dataset"):
+                t = table.loc[ds]
+                ours, others = t[t.index.str.startswith(f"{label}{row} (")].iloc[0], t[~t.index.str.startswith(label)]
+                vs[ds] = compare(ours[m] - others[m], spread.loc[ds, m] + rounding)
+            cols[f"{m} {row.strip() or 'tuned'}"] = pd.concat(vs)
+    return pd.DataFrame(cols).rename_axis(["dataset", "against"])
+
 
 # %% ../nbs/10_benchmark.ipynb #c023
 HATCHES = ("//", "\\\\", "xx", "..", "oo")   # one per published model, so that bars of one colour family differ
 
 def bar_style(model: str, i: int, n: int) -> dict:
-    "Our rows orange (light: cut at 0.5), published rows shades of blue each with its own hatching, reference rows grey."
+    "Our rows orange (light: cut at 0.5), published rows shades of blue each with its own hatching, reference rows grey (light: never crossing)."
     if model.startswith("pedsense"): return dict(color="#fdbf6f" if " at 0.5 " in model else "tab:orange")
     if model in set(PUBLISHED.model): return dict(color=plt.cm.Blues(0.2 + 0.5 * i / n), hatch=HATCHES[i % len(HATCHES)])
-    return dict(color="0.6")
+    return dict(color="0.6" if model == "always crossing" else "0.85")
 
 def plot_benchmark(table: pd.DataFrame, metrics=("accuracy", "auc_rounded", "f1")):
     "Bar charts of the benchmark table, one panel per dataset, styled by `bar_style`, each bar labelled with its value."

@@ -279,7 +279,7 @@ def _benchmark_jaad(a):
     import pandas as pd
     from pedsense.crops import preprocess_jaad
     from pedsense.jaad import jaad_annotations
-    from pedsense.benchmark import run_benchmark, benchmark_table, summarize_benchmark, always_crossing
+    from pedsense.benchmark import run_benchmark, benchmark_table, summarize_benchmark, trivial_rows
     from pedsense.jaad import load_jaad, samples_source
     from pedsense.crops import jaad_samples_source
     jaad = load_jaad(jaad_annotations(a.jaad), progress=False)
@@ -290,7 +290,7 @@ def _benchmark_jaad(a):
             preprocess_jaad(jaad, d, sample_type=st, overwrite=True, progress=False)
     res = run_benchmark(dirs, seeds=tuple(range(a.seeds)), runs_root=a.out / "runs", **({"epochs": a.epochs} if a.epochs else {}))
     res.to_csv(a.out / "runs.csv", index=False)
-    table = benchmark_table(res, always_crossing(dirs))
+    table = benchmark_table(res, trivial_rows(dirs))
     table.to_csv(a.out / "benchmark.csv")
     with pd.option_context("display.width", 120):
         print(summarize_benchmark(res).to_string()); print(); print(table.to_string())
