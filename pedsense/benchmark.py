@@ -55,6 +55,8 @@ def one_thread():
     try: yield
     finally: torch.set_num_threads(threads)
 
+
+# %% ../nbs/10_benchmark.ipynb #c400
 def run_scores(run, dataset: str, seed: int, *, split: str) -> dict:
     "One row: a run's best checkpoint on one split, its `BENCHMARK_METRICS`, the share it calls `crossing` and its recurrent layer."
     r = evaluate(run, split, device="cpu")
@@ -75,9 +77,9 @@ def run_benchmark(sample_dirs: dict, *, seeds=(0, 1, 2), runs_root="models/bench
                 rows += [run_scores(run, f"JAAD_{name}", seed, split=s) for s in splits]
     return pd.DataFrame(rows)
 
-def summarize_benchmark(results: pd.DataFrame) -> pd.DataFrame:
-    "Mean and standard deviation over seeds of each metric, per dataset and split."
-    m = results.groupby(["dataset", "split"])[list(BENCHMARK_METRICS)]
+def summarize_benchmark(results: pd.DataFrame, metrics=BENCHMARK_METRICS) -> pd.DataFrame:
+    "Mean and standard deviation over seeds of each of `metrics`, per dataset and split."
+    m = results.groupby(["dataset", "split"])[list(metrics)]
     return m.mean().round(3).astype(str) + " ± " + m.std().round(3).astype(str)
 
 # %% ../nbs/10_benchmark.ipynb #c100
@@ -187,7 +189,8 @@ def standing(table: pd.DataFrame, runs: dict, metrics=("accuracy", "auc_rounded"
             vs = {}
             for ds in table.index.unique("dataset"):
                 t = table.loc[ds]
-                ours, others = t[t.index.str.startswith(f"{label}{row} (")].iloc[0], t[~t.index.str.startswith(label)]
+                ours = t[t.index.str.startswith(f"{label}{row} (")].iloc[0]   # our row's name: the label, the suffix, then " (lstm, ...)"
+                others = t[~t.index.str.startswith(label)]
                 vs[ds] = compare(ours[m] - others[m], spread.loc[ds, m] + rounding)
             cols[f"{m} {row.strip() or 'tuned'}"] = pd.concat(vs)
     return pd.DataFrame(cols).rename_axis(["dataset", "against"])
@@ -221,7 +224,7 @@ def plot_benchmark(table: pd.DataFrame, metrics=("accuracy", "auc_rounded", "f1"
 def called_by_time(preds: pd.DataFrame, fps: int = 30) -> pd.DataFrame:
     "The share of windows called `crossing`, per kind (rows) and annotated frames before the event / `fps` (columns)."
     share = preds.pivot_table(index="kind", columns="tte", values="pred", aggfunc="mean")
-    share.columns = pd.Index((share.columns / fps).round(1), name=f"annotated frames before the event / {fps}")
+    share.columns = pd.Index((share.columns / fps).round(1), name=f"seconds before the event (annotated frames / {fps})")
     return share
 
 def plot_by_time(preds: dict, datasets=("JAAD_beh", "JAAD_all"), split: str = "test"):
