@@ -1,8 +1,31 @@
-"""Helpers shared by the tests (and tools/hostile_trial.py): what a refusal looks like, and a small test video."""
+"""Helpers shared by the tests (and tools/hostile_trial.py): the command line run in this process, what a refusal looks like, and a small test video."""
+import contextlib, io, os
+
 import numpy as np
 import pytest
 
 from pedsense.core import DataError
+
+
+def cli(*args, cwd=None) -> tuple[int, str, str]:
+    "`pedsense ARGS` in this process (the console script's code, without starting Python again): (exit status, stdout, stderr); a bug's exception propagates and fails the test."
+    from pedsense.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    old = os.getcwd()
+    try:
+        if cwd: os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try: code = main([str(a) for a in args])
+            except SystemExit as e: code = e.code        # argparse's errors
+    finally: os.chdir(old)
+    return code, out.getvalue(), err.getvalue()
+
+
+def cli_ok(*args) -> str:
+    "`pedsense ARGS` that must succeed: its stdout (a failure shows the end of its stderr)."
+    code, out, err = cli(*args)
+    assert code == 0, f"pedsense {' '.join(map(str, args))}:\n{err[-1500:]}"
+    return out
 
 
 def refused(fn, *words) -> str:

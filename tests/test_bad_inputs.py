@@ -8,31 +8,18 @@ a setting the model does not read.
 Commands run in this process through `pedsense.cli.main` (the console script's code, without starting Python again; an
 uncaught exception fails the test with its traceback). What needs a second process (a signal, a lock, two writers) runs
 `main()` in a forked child, as the console script does, joined with a timeout."""
-import contextlib, io, itertools, json, multiprocessing, os, re, shutil, signal, sys, time, traceback, zipfile
+import itertools, json, multiprocessing, os, re, shutil, signal, sys, time, traceback, zipfile
 from pathlib import Path
 
 import pytest
 
 from pedsense.cli import main
-from helpers import one_line_error
+from helpers import cli, one_line_error
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBSET = ROOT / "tests" / "data" / "jaad_subset"
 ESC = "../" * 6 + "escaped_0_1_3b"
 CLIP = ["--preset", "debug", "--crop-size", "32"]
-
-
-def cli(*args, cwd=None) -> tuple[int, str, str]:
-    "`pedsense ARGS` in this process: (exit status, stdout, stderr); a bug's exception propagates and fails the test."
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    try:
-        if cwd: os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try: code = main([str(a) for a in args])
-            except SystemExit as e: code = e.code        # argparse's errors
-    finally: os.chdir(old)
-    return code, out.getvalue(), err.getvalue()
 
 
 def leftovers(folder: Path) -> list[Path]:

@@ -4,7 +4,7 @@ The download is tested against a small HTTP server on this machine (127.0.0.1) t
 (tests/data/jaad_subset) zipped on the fly, a truncated copy of it, and nothing at all; nothing here uses the network.
 The readers are given broken or hostile copies of the subset: each is refused with one `DataError` naming the file and
 the id, and nothing is written."""
-import contextlib, functools, http.server, io, os, shutil, threading, zipfile
+import functools, http.server, os, shutil, threading, zipfile
 from pathlib import Path
 
 import numpy as np, pandas as pd, pytest
@@ -13,20 +13,10 @@ from pedsense.core import DataError
 from pedsense.jaad import (annotations_digest, benchmark_samples, download_jaad, jaad_annotations, load_features, load_jaad,
                            save_features, split_videos)
 import pedsense.jaad
-from helpers import one_line_error, refused, write_test_video
+from helpers import cli, one_line_error, refused, write_test_video
 
 SUBSET = Path(__file__).resolve().parent / "data" / "jaad_subset"
 CRAFTED = "../../../../../../../../escaped_0_1_3b"
-
-
-def cli(*args) -> tuple[int, str, str]:
-    "`pedsense ARGS` in this process: (exit status, stdout, stderr)."
-    from pedsense.cli import main
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try: code = main([str(a) for a in args])
-        except SystemExit as e: code = e.code
-    return code, out.getvalue(), err.getvalue()
 
 
 def run_with_timeout(fn, timeout: float = 20):

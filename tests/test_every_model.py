@@ -1,26 +1,17 @@
 """Every registered model trains, evaluates and predicts through the command line, each on the data it reads: clip models on
 synthetic clips, box-rnn on a JAAD samples folder, fusion on crops of a test video with their samples beside them. A model
 registered without a case here fails the test, so a new model cannot skip it."""
-import contextlib, io, json, os, sys
+import json
 from pathlib import Path
 
 import numpy as np, pandas as pd, pytest
 
 from pedsense.models import list_models
-from helpers import write_test_video
+from helpers import cli_ok, write_test_video
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBSET = ROOT / "tests" / "data" / "jaad_subset"
 CLIP_FLAGS = ["--backbone", "resnet18", "--weights", "none", "--freeze-until", "all", "--crop-size", "32", "-e", "1", "-b", "4", "--max-items", "8"]
-
-
-def run(*args) -> str:
-    "`pedsense ARGS` in this process (the same code as the console script, without starting Python again); its stdout."
-    from pedsense.cli import main
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): code = main([str(a) for a in args])
-    assert code == 0, f"pedsense {' '.join(map(str, args))}:\n{err.getvalue()[-1500:]}"
-    return out.getvalue()
 
 
 def fusion_crops(tmp: Path) -> Path:
@@ -45,8 +36,8 @@ def fusion_crops(tmp: Path) -> Path:
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("every_model")
-    run("synth", "--out", tmp / "clips_data", "--n-train", "8", "--n-val", "4", "--n-test", "4", "--frame-size", "32")
-    run("preprocess", "jaad", "--jaad", SUBSET, "--out", tmp / "samples")
+    cli_ok("synth", "--out", tmp / "clips_data", "--n-train", "8", "--n-val", "4", "--n-test", "4", "--frame-size", "32")
+    cli_ok("preprocess", "jaad", "--jaad", SUBSET, "--out", tmp / "samples")
     return tmp, dict(clips=tmp / "clips_data", trajectories=tmp / "samples", fusion=fusion_crops(tmp))
 
 
@@ -60,14 +51,14 @@ def test_train_evaluate_predict(model_type, datasets):
     tmp, data = datasets
     assert model_type in CASES, f"{model_type} is registered but has no case here: add one"
     kind, flags = CASES[model_type]
-    out = run("train", "--model-type", model_type, "--data", data[kind], "--runs", tmp / "runs", "--name", model_type.replace("-", "_"), *flags)
+    out = cli_ok("train", "--model-type", model_type, "--data", data[kind], "--runs", tmp / "runs", "--name", model_type.replace("-", "_"), *flags)
     run_dir = Path(out.strip().splitlines()[-1].split("run folder: ")[1])
-    assert "accuracy" in run("evaluate", run_dir, "--split", "val")
+    assert "accuracy" in cli_ok("evaluate", run_dir, "--split", "val")
     from pedsense.metrics import METRICS, MONITORS                 # one key per metric in every file a run writes
     assert set(MONITORS) <= set(pd.read_csv(run_dir / "metrics.csv").columns)
     assert set(METRICS) <= set(json.loads((run_dir / "final_results.json").read_text()))
     inputs = [data["clips"] / "sequences" / "test" / "synth_test_00000"] if kind == "clips" else [data[kind]]
-    table = run("predict", run_dir, *inputs, "--split", "test") if kind != "clips" else run("predict", run_dir, *inputs)
+    table = cli_ok("predict", run_dir, *inputs, "--split", "test") if kind != "clips" else cli_ok("predict", run_dir, *inputs)
     header = table.splitlines()[0].split()
     assert header == ["sequence", "prediction", "probability", "p_not-crossing", "p_crossing"], header
     assert len(table.splitlines()) > 1
@@ -77,7 +68,7 @@ def test_readme_loading_snippet(datasets):
     "The README's snippet that loads a run with plain torch runs unchanged (only the run folder is filled in)."
     import re
     tmp, data = datasets
-    out = run("train", "--preset", "debug", "--crop-size", "32", "--data", data["clips"], "--runs", tmp / "readme_runs", "--name", "first")
+    out = cli_ok("train", "--preset", "debug", "--crop-size", "32", "--data", data["clips"], "--runs", tmp / "readme_runs", "--name", "first")
     run_dir = out.strip().splitlines()[-1].split("run folder: ")[1]
     snippet = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
     assert 'run = "models/custom/first_' in snippet, snippet

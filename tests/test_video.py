@@ -11,11 +11,11 @@ import numpy as np, pandas as pd, pytest
 from PIL import Image
 
 import pedsense.video
-from pedsense.core import DataError, sha256_of
+from pedsense.core import sha256_of
 from pedsense.data import dataset_class_names, list_frames, read_labels, sequence_dir
 from pedsense.video import (VIDEO_CLASSES, VIDEO_SHA256, check_video, drop_outsized, frame_rate, link_tracks, preprocess_video,
                             read_video, video_path, walker_height, write_walkers_video)
-from helpers import refused
+from helpers import cli_ok, refused
 
 SHARED_VIDEO = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "vtest.avi"
 
@@ -54,22 +54,16 @@ def test_synthetic_street(street):
 
 def test_train_evaluate_predict_on_the_walkers(street, tmp_path):
     "The ordinary commands on the video dataset: its class names reach config.json, the evaluation and the predictions."
-    import contextlib, io, json
-    from pedsense.cli import main
-    def run(*args) -> str:
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): code = main([str(a) for a in args])
-        assert code == 0, err.getvalue()[-1500:]
-        return out.getvalue()
+    import json
     _, _, root = street
-    out = run("train", "--data", root, "--preset", "debug", "--crop-size", "32", "-e", "1", "--runs", tmp_path / "runs", "-n", "walkers")
+    out = cli_ok("train", "--data", root, "--preset", "debug", "--crop-size", "32", "-e", "1", "--runs", tmp_path / "runs", "-n", "walkers")
     run_dir = Path(out.strip().splitlines()[-1].split("run folder: ")[1])
     cfg = json.loads((run_dir / "config.json").read_text())
     assert (tuple(cfg["class_names"]), cfg["num_classes"]) == (VIDEO_CLASSES, 2)
-    assert "forward" in run("evaluate", run_dir, "--split", "test")
+    assert "forward" in cli_ok("evaluate", run_dir, "--split", "test")
     assert json.loads((run_dir / "final_results.json").read_text())["class_counts"].keys() == set(VIDEO_CLASSES)
     seq = next((root / "sequences" / "test").iterdir())
-    table = run("predict", run_dir, seq).splitlines()
+    table = cli_ok("predict", run_dir, seq).splitlines()
     assert table[0].split() == ["sequence", "prediction", "probability", "p_forward", "p_reversed"], table[0]
     assert table[1].split()[1] in VIDEO_CLASSES
 
