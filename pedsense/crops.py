@@ -39,7 +39,7 @@ class ClipReadError(DataError):
 class _ClipSizeError(DataError):
     "A clip whose frames are not the size its annotations were drawn on: refused even with `skip_missing` (its crops would be wrong, not missing)."
 
-_REORDER_DEPTH = 16   # H.264 stores a frame at most 16 places before the frames shown ahead of it
+_REORDER_DEPTH = 16   # H.264 stores a frame at most 16 packets after its place in the order frames are shown
 
 def _whole_prefix(pts: list, step: float | None) -> int:
     "How many frames, from the first shown, a cut-off clip holds: its packets' presentation times `pts` sorted, up to the first gap wider than a frame."
@@ -61,12 +61,13 @@ def _check_clip(clip: Path, last: int, size: tuple[int, int]) -> None:
                 if pkt.is_corrupt: break                              # cut off: the last packet of a truncated file
                 if pkt.size: pts.append(pkt.pts)
                 if len(pts) > last + _REORDER_DEPTH: cut = False; break   # no later packet can show a frame before `last`
-            else: cut = len(pts) < (s.frames or 0)                   # the index lists more frames than the file holds
+            else: cut = len(pts) < s.frames if s.frames else True    # fewer frames than the index lists; no index: maybe cut
             rate = s.average_rate or s.guessed_rate
             n = _whole_prefix(pts, float(1 / (rate * s.time_base)) if rate and s.time_base else None) if cut else len(pts)
     except av.error.FFmpegError as e: raise ClipReadError(f"{clip}: cannot be read ({e})") from None
-    if n <= last: raise ClipReadError(f"{clip}: has {n} frames but the annotations need frame {last} (is the clip complete?)")
-
+    if n <= last:
+        held = f"{n} whole frames, then a gap" if n < len(pts) else f"{n} frames"
+        raise ClipReadError(f"{clip}: has {held} but the annotations need frame {last} (is the clip complete?)")
 
 # %% ../nbs/11_crops.ipynb #c100
 def _whole_frames(c):

@@ -16,7 +16,7 @@ def cli(*args, cwd=None) -> tuple[int, str, str]:
         if cwd: os.chdir(cwd)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try: code = main([str(a) for a in args])
-            except SystemExit as e: code = e.code        # argparse's errors
+            except SystemExit as e: code = 0 if e.code is None else e.code     # argparse's errors
     finally: os.chdir(old)
     return code, out.getvalue(), err.getvalue()
 
