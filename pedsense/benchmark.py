@@ -181,7 +181,7 @@ def compare(gap: pd.Series, tol: float) -> pd.Series:
 
 def standing(table: pd.DataFrame, runs: dict, metrics=("accuracy", "auc_rounded", "f1"), *, rounding: float = 0.005,
              label: str = "pedsense box-rnn") -> pd.DataFrame:
-    "Each of our rows against every other row of its dataset, per metric; `runs`: {suffix of our row ('' tuned, ' at 0.5'): its per-seed rows}."
+    "Each of our rows against every other row of its dataset, per metric: `compare`'s word and the gap; `runs`: {our row's suffix ('' tuned, ' at 0.5'): its per-seed rows}."
     cols = {}
     for row, results in runs.items():
         spread = results.query("split == 'test'").groupby("dataset")[list(metrics)].std().fillna(0)   # level: within std + rounding
@@ -191,7 +191,8 @@ def standing(table: pd.DataFrame, runs: dict, metrics=("accuracy", "auc_rounded"
                 t = table.loc[ds]
                 ours = t[t.index.str.startswith(f"{label}{row} (")].iloc[0]   # our row's name: the label, the suffix, then " (lstm, ...)"
                 others = t[~t.index.str.startswith(label)]
-                vs[ds] = compare(ours[m] - others[m], spread.loc[ds, m] + rounding)
+                gap = ours[m] - others[m]
+                vs[ds] = compare(gap, spread.loc[ds, m] + rounding) + gap.map(lambda g: f" {g:+.3f}" if pd.notna(g) else "")
             cols[f"{m} {row.strip() or 'tuned'}"] = pd.concat(vs)
     return pd.DataFrame(cols).rename_axis(["dataset", "against"])
 
