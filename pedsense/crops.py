@@ -64,6 +64,7 @@ def _check_clip(clip: Path, last: int, size: tuple[int, int]) -> None:
             else: cut = len(pts) < s.frames if s.frames else True    # fewer frames than the index lists; no index: maybe cut
             rate = s.average_rate or s.guessed_rate
             n = _whole_prefix(pts, float(1 / (rate * s.time_base)) if rate and s.time_base else None) if cut else len(pts)
+            if len(pts) - n > _REORDER_DEPTH: n = len(pts)   # more frames after the gap than a cut leaves: a gap in the timing
     except av.error.FFmpegError as e: raise ClipReadError(f"{clip}: cannot be read ({e})") from None
     if n <= last:
         held = f"{n} whole frames, then a gap" if n < len(pts) else f"{n} frames"
