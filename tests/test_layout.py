@@ -67,20 +67,28 @@ def test_short_functions():
     assert not long, f"functions over 40 lines: {long}"
 
 
-def test_keyword_only_after_three():
-    "A public function (or class) with more than three parameters takes the ones after the third by keyword."
-    import dataclasses, importlib, inspect
-    bad = []
+def _public_signatures():
+    "(module, name, object, parameters) of every public callable of pedsense whose signature can be read."
+    import importlib, inspect
     for m in MODULES:
         if m.endswith("__main__"): continue
         mod = importlib.import_module(m)
         for name in getattr(mod, "__all__", []):
             obj = getattr(mod, name)
-            if not callable(obj) or getattr(obj, "__module__", m) != m or dataclasses.is_dataclass(obj): continue   # records: fields by name
+            if not callable(obj): continue
             try: params = list(inspect.signature(obj).parameters.values())
             except (TypeError, ValueError): continue
-            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"]
-            if len(positional) > 3: bad.append(f"{m}.{name}({', '.join(p.name for p in positional)})")
+            yield m, name, obj, params
+
+
+def test_keyword_only_after_three():
+    "A public function (or class) with more than three parameters takes the ones after the third by keyword."
+    import dataclasses
+    bad = []
+    for m, name, obj, params in _public_signatures():
+        if getattr(obj, "__module__", m) != m or dataclasses.is_dataclass(obj): continue   # records: fields by name
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"]
+        if len(positional) > 3: bad.append(f"{m}.{name}({', '.join(p.name for p in positional)})")
     assert not bad, f"more than three positional parameters: {bad}"
 
 
@@ -88,17 +96,7 @@ OLD_NAMES = {"seq_len", "obs_len", "lr", "bs", "parts", "until", "wd"}   # one v
 
 def test_one_vocabulary():
     "No public function takes a setting under an old or short name."
-    import importlib, inspect
-    found = []
-    for m in MODULES:
-        if m.endswith("__main__"): continue
-        mod = importlib.import_module(m)
-        for name in getattr(mod, "__all__", []):
-            obj = getattr(mod, name)
-            if not callable(obj): continue
-            try: params = set(inspect.signature(obj).parameters)
-            except (TypeError, ValueError): continue
-            found += [f"{m}.{name}: {p}" for p in params & OLD_NAMES]
+    found = [f"{m}.{name}: {p.name}" for m, name, _, params in _public_signatures() for p in params if p.name in OLD_NAMES]
     assert not found, f"settings under other names: {found}"
 
 
