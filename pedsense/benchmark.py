@@ -21,8 +21,8 @@ from .runs import train
 __all__ = ['KINDS', 'STARTING_RECIPE', 'RECIPE_VARIANTS', 'BENCHMARK_SETTINGS', 'BENCHMARK_METRICS', 'PUBLISHED', 'TABLE_METRICS',
            'TRIVIAL_RULES', 'HATCHES', 'window_kind', 'one_thread', 'run_scores', 'run_benchmark',
            'summarize_benchmark', 'search_recipes', 'variant_table', 'choose_recipe', 'score_recipe',
-           'split_predictions', 'scores_at', 'trivial_rows', 'our_row', 'benchmark_table', 'compare', 'standing',
-           'bar_style', 'plot_benchmark', 'called_by_time', 'plot_by_time', 'auc_by_kind']
+           'split_predictions', 'scores_at', 'trivial_rows', 'our_name', 'our_row', 'benchmark_table', 'compare',
+           'standing', 'bar_style', 'plot_benchmark', 'called_by_time', 'plot_by_time', 'auc_by_kind']
 
 # %% ../nbs/10_benchmark.ipynb #c116
 KINDS = ("not crossing", "crosser with crossing point", "crosser without crossing point")
@@ -152,18 +152,22 @@ def trivial_rows(sample_dirs: dict) -> pd.DataFrame:
         y = torch.as_tensor(load_features(data, "test")["label"])
         for rule, cls in TRIVIAL_RULES.items():
             r = clip_metrics(torch.eye(2)[torch.full_like(y, cls)], y)
-            rows.append(dict(dataset=f"JAAD_{name}", model=rule, **{k: r[k] for k in TABLE_METRICS}))
-    t = pd.DataFrame(rows)
-    return t.assign(precision=t.precision.where(t.model != "never crossing"))   # it calls nothing crossing: no precision
+            scores = {k: r[k] for k in TABLE_METRICS} | ({"precision": np.nan} if cls == 0 else {})   # none called crossing: no precision
+            rows.append(dict(dataset=f"JAAD_{name}", model=rule, **scores))
+    return pd.DataFrame(rows)
 
 
 # %% ../nbs/10_benchmark.ipynb #c114
-def our_row(results: pd.DataFrame, label: str) -> pd.DataFrame:
-    "Our mean over seeds on the test split per dataset, named `label` (the recurrent layer, the number of seeds)."
+def our_name(results: pd.DataFrame, label: str) -> str:
+    "The name of our row in the table: `label`, then the recurrent layer and the number of seeds of `results`' test rows."
     test = results.query("split == 'test'")
     n = test.seed.nunique()
-    name = f"{label} ({'/'.join(sorted(set(test.rnn)))}, mean of {n} seed{'s' if n > 1 else ''})"
-    return test.groupby("dataset")[TABLE_METRICS].mean().reset_index().assign(model=name)
+    return f"{label} ({'/'.join(sorted(set(test.rnn)))}, mean of {n} seed{'s' if n > 1 else ''})"
+
+def our_row(results: pd.DataFrame, label: str) -> pd.DataFrame:
+    "Our mean over seeds on the test split per dataset, named by `our_name`."
+    test = results.query("split == 'test'")
+    return test.groupby("dataset")[TABLE_METRICS].mean().reset_index().assign(model=our_name(results, label))
 
 def benchmark_table(results: pd.DataFrame, reference: pd.DataFrame | None = None, *, label: str = "pedsense box-rnn",
                     at_half: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -189,8 +193,7 @@ def standing(table: pd.DataFrame, runs: dict, metrics=("accuracy", "auc_rounded"
             vs = {}
             for ds in table.index.unique("dataset"):
                 t = table.loc[ds]
-                ours = t[t.index.str.startswith(f"{label}{row} (")].iloc[0]   # our row's name: the label, the suffix, then " (lstm, ...)"
-                others = t[~t.index.str.startswith(label)]
+                ours, others = t.loc[our_name(results, label + row)], t[~t.index.str.startswith(label)]   # others: not ours
                 gap = ours[m] - others[m]
                 vs[ds] = compare(gap, spread.loc[ds, m] + rounding) + gap.map(lambda g: f" {g:+.3f}" if pd.notna(g) else "")
             cols[f"{m} {row.strip() or 'tuned'}"] = pd.concat(vs)
